@@ -15,6 +15,7 @@ import platform
 import threading
 import weakref
 from collections.abc import Callable, Iterable
+from typing import ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -38,21 +39,65 @@ AUTOMOD_ACTIONS = ("timeout", "delete", "warn")
 #: Gateway dispatch types the bot can see (discord.py's parsers); anything else counts as ``other``.
 GATEWAY_EVENTS = frozenset(
     {
-        "READY", "RESUMED", "GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE", "GUILD_MEMBER_ADD",
-        "GUILD_MEMBER_REMOVE", "GUILD_MEMBER_UPDATE", "GUILD_MEMBERS_CHUNK", "GUILD_ROLE_CREATE",
-        "GUILD_ROLE_UPDATE", "GUILD_ROLE_DELETE", "GUILD_BAN_ADD", "GUILD_BAN_REMOVE",
-        "GUILD_EMOJIS_UPDATE", "GUILD_STICKERS_UPDATE", "GUILD_INTEGRATIONS_UPDATE",
-        "GUILD_AUDIT_LOG_ENTRY_CREATE", "CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE",
-        "CHANNEL_PINS_UPDATE", "THREAD_CREATE", "THREAD_UPDATE", "THREAD_DELETE", "THREAD_LIST_SYNC",
-        "THREAD_MEMBER_UPDATE", "THREAD_MEMBERS_UPDATE", "MESSAGE_CREATE", "MESSAGE_UPDATE",
-        "MESSAGE_DELETE", "MESSAGE_DELETE_BULK", "MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE",
-        "MESSAGE_REACTION_REMOVE_ALL", "MESSAGE_REACTION_REMOVE_EMOJI", "MESSAGE_POLL_VOTE_ADD",
-        "MESSAGE_POLL_VOTE_REMOVE", "INTERACTION_CREATE", "PRESENCE_UPDATE", "TYPING_START",
-        "USER_UPDATE", "VOICE_STATE_UPDATE", "VOICE_SERVER_UPDATE", "WEBHOOKS_UPDATE",
-        "INVITE_CREATE", "INVITE_DELETE", "STAGE_INSTANCE_CREATE", "STAGE_INSTANCE_UPDATE",
-        "STAGE_INSTANCE_DELETE", "GUILD_SCHEDULED_EVENT_CREATE", "GUILD_SCHEDULED_EVENT_UPDATE",
-        "GUILD_SCHEDULED_EVENT_DELETE", "AUTO_MODERATION_RULE_CREATE", "AUTO_MODERATION_ACTION_EXECUTION",
-        "ENTITLEMENT_CREATE", "ENTITLEMENT_UPDATE", "ENTITLEMENT_DELETE", "APPLICATION_COMMAND_PERMISSIONS_UPDATE",
+        "READY",
+        "RESUMED",
+        "GUILD_CREATE",
+        "GUILD_UPDATE",
+        "GUILD_DELETE",
+        "GUILD_MEMBER_ADD",
+        "GUILD_MEMBER_REMOVE",
+        "GUILD_MEMBER_UPDATE",
+        "GUILD_MEMBERS_CHUNK",
+        "GUILD_ROLE_CREATE",
+        "GUILD_ROLE_UPDATE",
+        "GUILD_ROLE_DELETE",
+        "GUILD_BAN_ADD",
+        "GUILD_BAN_REMOVE",
+        "GUILD_EMOJIS_UPDATE",
+        "GUILD_STICKERS_UPDATE",
+        "GUILD_INTEGRATIONS_UPDATE",
+        "GUILD_AUDIT_LOG_ENTRY_CREATE",
+        "CHANNEL_CREATE",
+        "CHANNEL_UPDATE",
+        "CHANNEL_DELETE",
+        "CHANNEL_PINS_UPDATE",
+        "THREAD_CREATE",
+        "THREAD_UPDATE",
+        "THREAD_DELETE",
+        "THREAD_LIST_SYNC",
+        "THREAD_MEMBER_UPDATE",
+        "THREAD_MEMBERS_UPDATE",
+        "MESSAGE_CREATE",
+        "MESSAGE_UPDATE",
+        "MESSAGE_DELETE",
+        "MESSAGE_DELETE_BULK",
+        "MESSAGE_REACTION_ADD",
+        "MESSAGE_REACTION_REMOVE",
+        "MESSAGE_REACTION_REMOVE_ALL",
+        "MESSAGE_REACTION_REMOVE_EMOJI",
+        "MESSAGE_POLL_VOTE_ADD",
+        "MESSAGE_POLL_VOTE_REMOVE",
+        "INTERACTION_CREATE",
+        "PRESENCE_UPDATE",
+        "TYPING_START",
+        "USER_UPDATE",
+        "VOICE_STATE_UPDATE",
+        "VOICE_SERVER_UPDATE",
+        "WEBHOOKS_UPDATE",
+        "INVITE_CREATE",
+        "INVITE_DELETE",
+        "STAGE_INSTANCE_CREATE",
+        "STAGE_INSTANCE_UPDATE",
+        "STAGE_INSTANCE_DELETE",
+        "GUILD_SCHEDULED_EVENT_CREATE",
+        "GUILD_SCHEDULED_EVENT_UPDATE",
+        "GUILD_SCHEDULED_EVENT_DELETE",
+        "AUTO_MODERATION_RULE_CREATE",
+        "AUTO_MODERATION_ACTION_EXECUTION",
+        "ENTITLEMENT_CREATE",
+        "ENTITLEMENT_UPDATE",
+        "ENTITLEMENT_DELETE",
+        "APPLICATION_COMMAND_PERMISSIONS_UPDATE",
     }
 )
 
@@ -91,8 +136,10 @@ def gateway_event_label(event_type: str) -> str:
 class Metrics:
     """All metric objects of one registry. Build with :meth:`for_registry`."""
 
-    _by_registry: weakref.WeakKeyDictionary[CollectorRegistry, Metrics] = weakref.WeakKeyDictionary()
-    _lock = threading.Lock()
+    _by_registry: ClassVar[weakref.WeakKeyDictionary[CollectorRegistry, Metrics]] = (
+        weakref.WeakKeyDictionary()
+    )
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     @classmethod
     def for_registry(cls, registry: CollectorRegistry) -> Metrics:
@@ -113,48 +160,77 @@ class Metrics:
         self.command_duration = Histogram(
             f"{PREFIX}_command_duration_seconds",
             "Time from a command's invocation to its completion, in seconds.",
-            ["command", "kind"], buckets=COMMAND_BUCKETS, registry=r,
+            ["command", "kind"],
+            buckets=COMMAND_BUCKETS,
+            registry=r,
         )
         self.commands = Counter(
-            f"{PREFIX}_commands", "Commands invoked, by outcome.",
-            ["command", "kind", "outcome"], registry=r,
+            f"{PREFIX}_commands",
+            "Commands invoked, by outcome.",
+            ["command", "kind", "outcome"],
+            registry=r,
         )
         self.command_errors = Counter(
-            f"{PREFIX}_command_errors", "Command failures, by exception class.",
-            ["command", "error"], registry=r,
+            f"{PREFIX}_command_errors",
+            "Command failures, by exception class.",
+            ["command", "error"],
+            registry=r,
         )
 
         # Any function (recorded by instrumentation.decorators.monitor_performance).
         self.function_duration = Histogram(
-            f"{PREFIX}_function_duration_seconds", "Duration of monitored function calls, in seconds.",
-            ["function"], buckets=FUNCTION_BUCKETS, registry=r,
+            f"{PREFIX}_function_duration_seconds",
+            "Duration of monitored function calls, in seconds.",
+            ["function"],
+            buckets=FUNCTION_BUCKETS,
+            registry=r,
         )
         self.function_calls = Counter(
-            f"{PREFIX}_function_calls", "Monitored function calls, by outcome.",
-            ["function", "outcome"], registry=r,
+            f"{PREFIX}_function_calls",
+            "Monitored function calls, by outcome.",
+            ["function", "outcome"],
+            registry=r,
         )
         self.slow_calls = Counter(
-            f"{PREFIX}_slow_calls", "Monitored function calls slower than their threshold.",
-            ["function"], registry=r,
+            f"{PREFIX}_slow_calls",
+            "Monitored function calls slower than their threshold.",
+            ["function"],
+            registry=r,
         )
 
         # Gateway (recorded by instrumentation.hooks).
         self.gateway_latency = Gauge(
-            f"{PREFIX}_gateway_latency_seconds", "Gateway heartbeat latency per shard, in seconds.",
-            ["shard"], registry=r,
+            f"{PREFIX}_gateway_latency_seconds",
+            "Gateway heartbeat latency per shard, in seconds.",
+            ["shard"],
+            registry=r,
         )
         self.gateway_events = Counter(
-            f"{PREFIX}_gateway_events", "Gateway dispatch events received, by type.", ["event"], registry=r,
+            f"{PREFIX}_gateway_events",
+            "Gateway dispatch events received, by type.",
+            ["event"],
+            registry=r,
         )
         self.gateway_disconnects = Counter(
-            f"{PREFIX}_gateway_disconnects", "Gateway disconnections per shard.", ["shard"], registry=r,
+            f"{PREFIX}_gateway_disconnects",
+            "Gateway disconnections per shard.",
+            ["shard"],
+            registry=r,
         )
         self.gateway_resumes = Counter(
-            f"{PREFIX}_gateway_resumes", "Gateway sessions resumed per shard.", ["shard"], registry=r,
+            f"{PREFIX}_gateway_resumes",
+            "Gateway sessions resumed per shard.",
+            ["shard"],
+            registry=r,
         )
-        self.ready = Gauge(f"{PREFIX}_ready", "1 when the bot is logged in and its cache is ready.", registry=r)
+        self.ready = Gauge(
+            f"{PREFIX}_ready", "1 when the bot is logged in and its cache is ready.", registry=r
+        )
         self.shard_up = Gauge(
-            f"{PREFIX}_shard_up", "1 while the shard's gateway connection is up.", ["shard"], registry=r,
+            f"{PREFIX}_shard_up",
+            "1 while the shard's gateway connection is up.",
+            ["shard"],
+            registry=r,
         )
         # Cache sizes are read at scrape time (see bind_cache_sizes); NaN-free default of 0.
         self.guilds = Gauge(f"{PREFIX}_guilds", "Guilds in the bot's cache.", registry=r)
@@ -163,36 +239,53 @@ class Metrics:
 
         # Event loop (recorded by instrumentation.loop).
         self.loop_lag = Histogram(
-            f"{PREFIX}_event_loop_lag_seconds", "How late the event loop ran a scheduled wake-up, in seconds.",
-            buckets=LOOP_LAG_BUCKETS, registry=r,
+            f"{PREFIX}_event_loop_lag_seconds",
+            "How late the event loop ran a scheduled wake-up, in seconds.",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
         )
         self.loop_blocked = Counter(
-            f"{PREFIX}_event_loop_blocked", "Times the event loop was blocked longer than the threshold.",
+            f"{PREFIX}_event_loop_blocked",
+            "Times the event loop was blocked longer than the threshold.",
             registry=r,
         )
 
         # Owner tools, logging, self-monitoring.
         self.debug_invocations = Counter(
-            f"{PREFIX}_debug_invocations", "Owner debug command attempts, by outcome.",
-            ["command", "outcome"], registry=r,
+            f"{PREFIX}_debug_invocations",
+            "Owner debug command attempts, by outcome.",
+            ["command", "outcome"],
+            registry=r,
         )
         self.log_records = Counter(
-            f"{PREFIX}_log_records", "Log records emitted, by level.", ["level"], registry=r,
+            f"{PREFIX}_log_records",
+            "Log records emitted, by level.",
+            ["level"],
+            registry=r,
         )
         self.instrumentation_errors = Counter(
-            f"{PREFIX}_instrumentation_errors", "Exceptions raised inside instrumentation hooks.",
-            ["hook"], registry=r,
+            f"{PREFIX}_instrumentation_errors",
+            "Exceptions raised inside instrumentation hooks.",
+            ["hook"],
+            registry=r,
         )
         self.extension_reloads = Counter(
-            f"{PREFIX}_extension_reloads", "Extension load/reload/unload operations, by outcome.",
-            ["operation", "outcome"], registry=r,
+            f"{PREFIX}_extension_reloads",
+            "Extension load/reload/unload operations, by outcome.",
+            ["operation", "outcome"],
+            registry=r,
         )
         self.automod_actions = Counter(
-            f"{PREFIX}_automod_actions", "Automatic moderation actions taken.", ["action"], registry=r,
+            f"{PREFIX}_automod_actions",
+            "Automatic moderation actions taken.",
+            ["action"],
+            registry=r,
         )
         self.build_info = Gauge(
-            f"{PREFIX}_build_info", "Build information; the value is always 1.",
-            ["version", "discord_py", "python"], registry=r,
+            f"{PREFIX}_build_info",
+            "Build information; the value is always 1.",
+            ["version", "discord_py", "python"],
+            registry=r,
         )
         self._preinitialise()
 

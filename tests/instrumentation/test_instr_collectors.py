@@ -1,0 +1,160 @@
+"""Process and GC collectors: real readings of this process, failure isolation, registration."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client import ProcessCollector as ClientProcessCollector
+
+from instrumentation.collectors import GCCollector, ProcessCollector, register_runtime_collectors
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def scrape(collector: ProcessCollector | GCCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """All samples of one collect(), keyed by (name, sorted labels)."""
+    samples = {}
+    for family in collector.collect():
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def test_process_metrics_read_this_process() -> None:
+    process = psutil.Process()
+    samples = scrape(ProcessCollector(process))
+    assert samples[("process_resident_memory_bytes", ())] > 0
+    assert samples[("process_virtual_memory_bytes", ())] >= samples[("process_resident_memory_bytes", ())]
+    assert samples[("process_start_time_seconds", ())] == pytest.approx(process.create_time())
+    assert samples[("process_threads", ())] >= 1
+    user = samples[("comet_process_cpu_seconds_total", (("mode", "user"),))]
+    system = samples[("comet_process_cpu_seconds_total", (("mode", "system"),))]
+    assert samples[("process_cpu_seconds_total", ())] == pytest.approx(user + system)
+    assert user > 0
+    voluntary = samples[("comet_process_context_switches_total", (("kind", "voluntary"),))]
+    involuntary = samples[("comet_process_context_switches_total", (("kind", "involuntary"),))]
+    assert voluntary >= 0 and involuntary >= 0
+
+
+@linux_only
+def test_open_fds_follow_files_opened(tmp_path: Path) -> None:
+    collector = ProcessCollector()
+    before = scrape(collector)[("process_open_fds", ())]
+    handles = [open(tmp_path / f"f{i}", "w") for i in range(3)]
+    try:
+        during = scrape(collector)[("process_open_fds", ())]
+    finally:
+        for handle in handles:
+            handle.close()
+    assert during == before + 3
+    max_fds = scrape(collector)[("process_max_fds", ())]
+    assert max_fds >= during
+
+
+def test_threads_follow_threads_started() -> None:
+    collector = ProcessCollector()
+    release = threading.Event()
+    started = threading.Event()
+
+    def park() -> None:
+        started.set()
+        release.wait()
+
+    before = scrape(collector)[("process_threads", ())]
+    thread = threading.Thread(target=park)
+    thread.start()
+    try:
+        assert started.wait(5)
+        during = scrape(collector)[("process_threads", ())]
+    finally:
+        release.set()
+        thread.join()
+    assert during == before + 1
+
+
+class _PartlyDenied(psutil.Process):
+    """The real process, except that psutil refuses some readings (as for another user's process)."""
+
+    def num_ctx_switches(self):  # type: ignore[no-untyped-def]
+        raise psutil.AccessDenied(self.pid, "num_ctx_switches")
+
+    def num_fds(self) -> int:
+        raise psutil.ZombieProcess(self.pid, "zombie")
+
+    def num_threads(self) -> int:
+        raise psutil.NoSuchProcess(self.pid, "gone")
+
+
+def test_one_failing_group_does_not_break_the_scrape(caplog: pytest.LogCaptureFixture) -> None:
+    collector = ProcessCollector(_PartlyDenied(os.getpid()))
+    registry = CollectorRegistry()
+    registry.register(collector)
+    with caplog.at_level(logging.WARNING, logger="instrumentation.collectors"):
+        first = scrape(collector)
+        second = scrape(collector)
+    for samples in (first, second):
+        names = {name for name, _ in samples}
+        assert not names & {"process_open_fds", "process_threads", "comet_process_context_switches_total"}
+        assert {
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_start_time_seconds",
+        } <= names
+    # Through the registry too (what a scrape does).
+    assert registry.get_sample_value("process_cpu_seconds_total") is not None
+    # Each unavailable group is reported once, not on every scrape.
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 3
+    assert any("context_switches unavailable" in m for m in messages)
+
+
+def test_gc_collector_counts_collections() -> None:
+    collector = GCCollector()
+    before = scrape(collector)[("python_gc_collections_total", (("generation", "0"),))]
+    gc.collect(0)
+    after = scrape(collector)
+    assert after[("python_gc_collections_total", (("generation", "0"),))] >= before + 1
+    generations = {labels for name, labels in after if name == "python_gc_objects_collected_total"}
+    assert generations == {(("generation", str(g)),) for g in range(len(gc.get_stats()))}
+
+
+def test_scrape_does_not_walk_the_heap_or_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("expensive call on a scrape")
+
+    monkeypatch.setattr(gc, "get_objects", forbidden)
+    monkeypatch.setattr(psutil.Process, "net_connections", forbidden)
+    monkeypatch.setattr(psutil, "net_connections", forbidden)
+    registry = CollectorRegistry()
+    register_runtime_collectors(registry)
+    names = {family.name for family in registry.collect()}
+    assert {"process_cpu_seconds", "python_gc_collections"} <= names
+
+
+def test_register_runtime_collectors_is_idempotent_per_registry() -> None:
+    registry = CollectorRegistry()
+    first = register_runtime_collectors(registry)
+    second = register_runtime_collectors(registry)
+    assert first == second and len(first) == 2
+    other = register_runtime_collectors(CollectorRegistry())
+    assert all(a is not b for a, b in zip(first, other, strict=True))
+    assert registry.get_sample_value("process_resident_memory_bytes") is not None
+
+
+def test_registry_with_the_clients_process_collector_is_refused_cleanly() -> None:
+    registry = CollectorRegistry(auto_describe=True)  # as instrumentation.metrics.default_registry()
+    ClientProcessCollector(registry=registry)
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        register_runtime_collectors(registry)
+    # Nothing half-registered: no GC collector was left behind, and a retry still refuses.
+    assert registry.get_sample_value("python_gc_collections_total", {"generation": "0"}) is None
+    with pytest.raises(ValueError):
+        register_runtime_collectors(registry)

@@ -1,0 +1,303 @@
+"""MetricsServer over real HTTP: /metrics formats and gzip, /healthz, /readyz, auth, port in use."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import math
+import socket
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import Collector
+
+from instrumentation.collectors import register_runtime_collectors
+from instrumentation.metrics import Metrics
+from instrumentation.server import RENDER_SWITCH_INTERVAL, MetricsServer, PortInUseError, json_safe
+
+OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+
+def strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest_asyncio.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    # No automatic Accept-Encoding: each test says what it accepts.
+    async with aiohttp.ClientSession(auto_decompress=False, skip_auto_headers=["Accept-Encoding"]) as s:
+        yield s
+
+
+@pytest_asyncio.fixture
+async def server(registry: CollectorRegistry, metrics: Metrics) -> AsyncIterator[MetricsServer]:
+    metrics.register_commands(["ping", "oshi set"])
+    metrics.commands.labels("ping", "prefix", "success").inc(3)
+    register_runtime_collectors(registry)
+    async with MetricsServer(registry, port=0) as srv:
+        yield srv
+
+
+@pytest.mark.asyncio
+async def test_metrics_text_format(server: MetricsServer, session: aiohttp.ClientSession) -> None:
+    assert server.host == "127.0.0.1" and server.port != 0
+    assert server.url == f"http://127.0.0.1:{server.port}"
+    async with session.get(f"{server.url}/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert "Content-Encoding" not in response.headers
+        text = (await response.read()).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    ping = [
+        s
+        for s in families["comet_commands"].samples
+        if s.labels == {"command": "ping", "kind": "prefix", "outcome": "success"}
+    ]
+    assert ping[0].value == 3
+    assert "process_resident_memory_bytes" in families and "python_gc_collections" in families
+
+
+@pytest.mark.asyncio
+async def test_metrics_openmetrics_when_asked(server: MetricsServer, session: aiohttp.ClientSession) -> None:
+    async with session.get(f"{server.url}/metrics", headers={"Accept": OPENMETRICS_ACCEPT}) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        text = (await response.read()).decode()
+    assert text.endswith("# EOF\n")
+    names = {f.name for f in parse_openmetrics(text)}
+    assert {"comet_commands", "comet_command_duration_seconds", "process_cpu_seconds"} <= names
+
+
+@pytest.mark.asyncio
+async def test_metrics_gzip_when_accepted(server: MetricsServer, session: aiohttp.ClientSession) -> None:
+    async with session.get(f"{server.url}/metrics", headers={"Accept-Encoding": "gzip"}) as response:
+        assert response.status == 200
+        assert response.headers["Content-Encoding"] == "gzip"
+        raw = await response.read()
+    assert raw[:2] == b"\x1f\x8b"
+    text = gzip.decompress(raw).decode()
+    assert "comet_commands_total" in text
+    assert len(raw) < len(text) / 3
+
+
+@pytest.mark.asyncio
+async def test_metrics_name_filter(server: MetricsServer, session: aiohttp.ClientSession) -> None:
+    url = f"{server.url}/metrics?name[]=process_resident_memory_bytes"
+    async with session.get(url) as response:
+        text = (await response.read()).decode()
+    names = {f.name for f in text_string_to_metric_families(text)}
+    assert names == {"process_resident_memory_bytes"}
+
+
+class _ThreadRecordingCollector(Collector):
+    """Records, at collect time, which thread renders and the GIL switch interval then."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+        self.switch_intervals: list[float] = []
+
+    def collect(self) -> Iterable[Metric]:
+        self.threads.append(threading.current_thread().name)
+        self.switch_intervals.append(sys.getswitchinterval())
+        return [GaugeMetricFamily("probe_value", "A probe.", value=1)]
+
+
+@pytest.mark.asyncio
+async def test_rendering_runs_off_the_event_loop(session: aiohttp.ClientSession) -> None:
+    registry = CollectorRegistry()
+    probe = _ThreadRecordingCollector()
+    registry.register(probe)
+    probe.threads.clear()
+    probe.switch_intervals.clear()
+    original = sys.getswitchinterval()
+    async with MetricsServer(registry, port=0) as server:
+        async with session.get(f"{server.url}/metrics") as response:
+            assert response.status == 200
+    assert probe.threads and all(name.startswith("comet-metrics-render") for name in probe.threads)
+    assert threading.current_thread().name not in probe.threads
+    # The GIL is handed back to the loop more often while rendering, and only then.
+    assert probe.switch_intervals == [RENDER_SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == original
+
+
+@pytest.mark.asyncio
+async def test_switch_interval_untouched_when_disabled(session: aiohttp.ClientSession) -> None:
+    registry = CollectorRegistry()
+    probe = _ThreadRecordingCollector()
+    registry.register(probe)
+    probe.switch_intervals.clear()
+    async with MetricsServer(registry, port=0, render_switch_interval=None) as server:
+        async with session.get(f"{server.url}/metrics") as response:
+            assert response.status == 200
+    assert probe.switch_intervals == [sys.getswitchinterval()]
+
+
+class _BrokenCollector(Collector):
+    def collect(self) -> Iterable[Metric]:
+        raise RuntimeError("collector bug")
+
+
+@pytest.mark.asyncio
+async def test_render_failure_is_a_500_and_the_server_survives(session: aiohttp.ClientSession) -> None:
+    registry = CollectorRegistry()
+    broken = _BrokenCollector()
+    registry.register(broken)
+    async with MetricsServer(registry, port=0) as server:
+        async with session.get(f"{server.url}/metrics") as response:
+            assert response.status == 500
+        registry.unregister(broken)
+        async with session.get(f"{server.url}/healthz") as response:
+            assert response.status == 200
+        async with session.get(f"{server.url}/metrics") as response:
+            assert response.status == 200
+
+
+@pytest.mark.asyncio
+async def test_healthz(server: MetricsServer, session: aiohttp.ClientSession) -> None:
+    async with session.get(f"{server.url}/healthz") as response:
+        assert response.status == 200
+        assert response.content_type == "application/json"
+        assert strict_json(await response.text()) == {"status": "alive"}
+
+
+@pytest.mark.asyncio
+async def test_readyz_healthy_sync_provider_with_nan_latency(
+    registry: CollectorRegistry, session: aiohttp.ClientSession
+) -> None:
+    def health() -> dict[str, Any]:  # discord.py's latency is NaN before connecting
+        return {
+            "status": "healthy",
+            "uptime": 12.5,
+            "latency": math.nan,
+            "guilds": 1,
+            "shards": [math.inf, 0.1],
+        }
+
+    async with MetricsServer(registry, port=0, readiness=health) as server:
+        async with session.get(f"{server.url}/readyz") as response:
+            assert response.status == 200
+            body = await response.text()
+    assert "NaN" not in body and "Infinity" not in body
+    assert strict_json(body) == {
+        "status": "healthy",
+        "uptime": 12.5,
+        "latency": None,
+        "guilds": 1,
+        "shards": [None, 0.1],
+    }
+
+
+@pytest.mark.asyncio
+async def test_readyz_unhealthy_async_provider_is_503(
+    registry: CollectorRegistry, session: aiohttp.ClientSession
+) -> None:
+    async def health() -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"status": "unhealthy", "uptime": 1.0, "latency": math.inf, "guilds": 0}
+
+    async with MetricsServer(registry, port=0, readiness=health) as server:
+        async with session.get(f"{server.url}/readyz") as response:
+            assert response.status == 503
+            assert strict_json(await response.text())["latency"] is None
+
+
+@pytest.mark.asyncio
+async def test_readyz_provider_error_is_503(
+    registry: CollectorRegistry, session: aiohttp.ClientSession
+) -> None:
+    def health() -> dict[str, Any]:
+        raise RuntimeError("bot not constructed")
+
+    async with MetricsServer(registry, port=0, readiness=health) as server:
+        async with session.get(f"{server.url}/readyz") as response:
+            assert response.status == 503
+            assert strict_json(await response.text()) == {"status": "error", "error": "RuntimeError"}
+
+
+@pytest.mark.asyncio
+async def test_readyz_without_provider(registry: CollectorRegistry, session: aiohttp.ClientSession) -> None:
+    async with MetricsServer(registry, port=0) as server:
+        async with session.get(f"{server.url}/readyz") as response:
+            assert response.status == 200
+
+
+@pytest.mark.asyncio
+async def test_basic_auth(registry: CollectorRegistry, session: aiohttp.ClientSession) -> None:
+    async with MetricsServer(registry, port=0, basic_auth=("prometheus", "s3cret:pass")) as server:
+        for path in ("/metrics", "/readyz"):
+            async with session.get(f"{server.url}{path}") as response:
+                assert response.status == 401
+                assert response.headers["WWW-Authenticate"].startswith("Basic ")
+            wrong = {"Authorization": aiohttp.encode_basic_auth("prometheus", "nope")}
+            async with session.get(f"{server.url}{path}", headers=wrong) as response:
+                assert response.status == 401
+            async with session.get(
+                f"{server.url}{path}", headers={"Authorization": "Basic !!notbase64"}
+            ) as response:
+                assert response.status == 401
+            right = {"Authorization": aiohttp.encode_basic_auth("prometheus", "s3cret:pass")}
+            async with session.get(f"{server.url}{path}", headers=right) as response:
+                assert response.status == 200
+        async with session.get(f"{server.url}/healthz") as response:  # liveness probes need no secret
+            assert response.status == 200
+
+
+@pytest.mark.asyncio
+async def test_port_in_use_is_a_clear_error(registry: CollectorRegistry) -> None:
+    async with MetricsServer(registry, port=0) as first:
+        second = MetricsServer(registry, port=first.port)
+        with pytest.raises(PortInUseError) as excinfo:
+            await second.start()
+    assert excinfo.value.port == first.port
+    assert f"127.0.0.1:{first.port}" in str(excinfo.value)
+    assert isinstance(excinfo.value, OSError)
+
+
+@pytest.mark.asyncio
+async def test_port_held_by_another_socket(registry: CollectorRegistry) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"127.0.0.1:{port}"):
+            await MetricsServer(registry, port=port).start()
+
+
+@pytest.mark.asyncio
+async def test_stop_releases_the_port(registry: CollectorRegistry, session: aiohttp.ClientSession) -> None:
+    server = MetricsServer(registry, port=0)
+    await server.start()
+    port = server.port
+    await server.stop()
+    again = MetricsServer(registry, port=port)
+    await again.start()
+    try:
+        async with session.get(f"{again.url}/healthz") as response:
+            assert response.status == 200
+    finally:
+        await again.stop()
+
+
+def test_json_safe() -> None:
+    value = {"a": [math.nan, {"b": -math.inf}], 3: (1, "x"), "ok": True, "obj": object}
+    cleaned = json_safe(value)
+    json.dumps(cleaned, allow_nan=False)
+    assert cleaned["a"] == [None, {"b": None}] and cleaned["3"] == [1, "x"] and cleaned["ok"] is True
+
+
+def test_bad_basic_auth_user() -> None:
+    with pytest.raises(ValueError):
+        MetricsServer(CollectorRegistry(), basic_auth=("a:b", "c"))
