@@ -1,0 +1,291 @@
+"""CometBot: the discord.py bot, wired to the instrumentation so nothing is measured by hand.
+
+The bot takes its settings, its telemetry (metrics, monitors, scrubber — built once by the launcher)
+and its store in the constructor; extensions only use them, so a hot reload loses no count. It is an
+``AutoShardedBot`` always (one shard unless ``COMET_SHARD_COUNT`` / ``COMET_SHARD_IDS`` say otherwise).
+
+Every failure of a command is answered here, in the configured language, with a short clear message
+— never a traceback or an internal detail; the exception itself goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from comet.checks import is_owner_user
+from comet.config import Settings
+from comet.i18n import Translator
+from comet.secure_http import install_http_scrubber
+from comet.telemetry import Telemetry
+from instrumentation.bot_monitor import BotMonitor
+from instrumentation.hooks import CommandInstrumentation, GatewayInstrumentation, outcome_of, unwrap_error
+
+log = logging.getLogger(__name__)
+
+#: Longest piece of a user's own text echoed back in an error message.
+ECHO_LIMIT = 32
+
+
+def bot_intents() -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.message_content = True  # prefix commands read message text
+    intents.members = True  # moderation, oshi roles, member counts
+    return intents
+
+
+class CometBot(commands.AutoShardedBot):
+    """The C.O.M.E.T. bot: ``settings``, ``telemetry``, ``store``, ``i18n`` (translator), ``monitor``."""
+
+    def __init__(self, settings: Settings, telemetry: Telemetry, store: Any = None) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(settings.prefix),
+            intents=bot_intents(),
+            shard_count=settings.shard_count or 1,
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            description="C.O.M.E.T. — Community of Oshilove, Moderation & Enjoyment, Together",
+        )
+        self._started = False
+        self.settings = settings
+        self.telemetry = telemetry
+        self.store = store
+        self.debug_mode: bool = settings.debug_mode  # the seed's switch; the owner's debug cog reads it
+        self.i18n = Translator(settings.locale)
+        # Every REST body to Discord (messages, files, webhooks, interaction replies) is scrubbed.
+        install_http_scrubber(self, telemetry.scrubber)
+        # The tree's error handler first: the instrumentation wraps whatever handler is set.
+        self.tree.error(self.on_app_command_error)
+        self.command_instrumentation = CommandInstrumentation(
+            self, telemetry.metrics, telemetry.response_times
+        )
+        self.gateway_instrumentation = GatewayInstrumentation(self, telemetry.metrics)
+        self.command_instrumentation.install()
+        self.gateway_instrumentation.install()
+        self.monitor = BotMonitor(
+            self,
+            metrics=telemetry.metrics,
+            process=telemetry.process,
+            shards_up=self.gateway_instrumentation.shards_up,
+        )
+
+    # -- set-up -------------------------------------------------------------------------------------
+
+    async def setup_hook(self) -> None:
+        for name in self.settings.extensions:
+            await self._load_at_start(name)
+        self.refresh_command_labels()
+        self.gateway_instrumentation.register_known_shards()
+        if self.settings.sync_commands:
+            try:
+                synced = await self.tree.sync()
+                log.info("Synced %d application commands", len(synced))
+            except discord.HTTPException as exc:
+                # The prefix forms keep working; slash commands appear once a later sync succeeds.
+                log.warning(
+                    "Could not sync application commands: %s (HTTP %s)", type(exc).__name__, exc.status
+                )
+
+    async def _load_at_start(self, name: str) -> None:
+        metrics = self.telemetry.metrics
+        try:
+            await self.load_extension(name)
+        except commands.ExtensionError as exc:
+            # One broken extension must not keep the others (and the monitoring) from starting.
+            cause = exc.__cause__ or exc
+            log.error(
+                "Could not load extension %s: %s: %s", name, type(cause).__name__, cause, exc_info=cause
+            )
+            metrics.extension_reloads.labels("load", "error").inc()
+        else:
+            metrics.extension_reloads.labels("load", "success").inc()
+
+    def refresh_command_labels(self) -> list[str]:
+        """Register every command name as a metric label (call after commands change)."""
+        return self.command_instrumentation.refresh_command_labels()
+
+    async def add_cog(self, cog: commands.Cog, /, *args: Any, **kwargs: Any) -> None:
+        await super().add_cog(cog, *args, **kwargs)
+        self.refresh_command_labels()
+
+    async def load_extension(self, name: str, *, package: str | None = None) -> None:
+        await super().load_extension(name, package=package)
+        self.refresh_command_labels()
+
+    async def reload_extension(self, name: str, *, package: str | None = None) -> None:
+        await super().reload_extension(name, package=package)
+        self.refresh_command_labels()
+
+    def set_locale(self, locale: str) -> None:
+        """Switch the language of every reply (``ja`` or ``en``)."""
+        self.i18n = self.i18n.with_locale(locale)
+
+    # -- owners ---------------------------------------------------------------------------------------
+
+    async def is_owner(self, user: discord.abc.User, /) -> bool:
+        """The application's owner or team members, plus ``COMET_OWNER_IDS``."""
+        if user.id in self.settings.owner_ids:
+            return True
+        return await super().is_owner(user)
+
+    async def is_owner_user(self, user: discord.abc.User) -> bool:
+        return await is_owner_user(self, user)
+
+    # -- shutdown ------------------------------------------------------------------------------------
+
+    async def start(self, token: str, *, reconnect: bool = True) -> None:
+        self._started = True
+        await super().start(token, reconnect=reconnect)
+
+    async def close(self) -> None:
+        self.gateway_instrumentation.uninstall()
+        try:
+            await super().close()
+        except AttributeError:
+            # AutoShardedClient.close() of a bot that never started trips over its missing event
+            # queue (created on login); there is nothing else to close then.
+            if self._started:
+                raise
+
+    # -- errors ---------------------------------------------------------------------------------------
+
+    async def on_command_error(self, ctx: commands.Context[Any], error: commands.CommandError, /) -> None:
+        """Answer every failed prefix or hybrid command in the configured language."""
+        command = ctx.command
+        if (command is not None and command.has_error_handler()) or (
+            ctx.cog is not None and ctx.cog.has_error_handler()
+        ):
+            return  # the command or its cog answers its own errors
+        original = unwrap_error(error)
+        _log_failure(ctx.command.qualified_name if ctx.command else None, original)
+        text = describe_error(self.i18n, original, ctx=ctx)
+        try:
+            await ctx.reply(
+                text, mention_author=False, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+        except discord.HTTPException as exc:
+            log.warning("Could not answer a failed command: %s (HTTP %s)", type(exc).__name__, exc.status)
+
+    async def on_app_command_error(
+        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
+    ) -> None:
+        """Answer every failed slash command (hybrids used as slash go through on_command_error)."""
+        command = interaction.command
+        if command is not None and _has_own_app_error_handler(command):
+            return
+        original = unwrap_error(error)
+        _log_failure(command.qualified_name if command is not None else None, original)
+        text = describe_error(self.i18n, original, interaction=interaction)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(
+                    text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+                )
+            else:
+                await interaction.response.send_message(
+                    text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+                )
+        except discord.HTTPException as exc:
+            log.warning(
+                "Could not answer a failed slash command: %s (HTTP %s)", type(exc).__name__, exc.status
+            )
+
+
+def _has_own_app_error_handler(command: Any) -> bool:
+    check = getattr(command, "_has_any_error_handlers", None)
+    return bool(check()) if callable(check) else False
+
+
+def _log_failure(command: str | None, error: BaseException) -> None:
+    outcome = outcome_of(error)
+    if outcome == "error":
+        # The traceback goes to the log (scrubbed of secrets by the logging filter), never to the user.
+        log.error("Command %s failed", command or "unknown", exc_info=error)
+    else:
+        log.debug("Command %s refused: %s (%s)", command or "unknown", type(error).__name__, outcome)
+
+
+# -- user-facing error text -----------------------------------------------------------------------------
+
+
+def _usage(ctx: commands.Context[Any] | None, interaction: discord.Interaction[Any] | None) -> str:
+    if ctx is not None and ctx.command is not None:
+        prefix = "/" if ctx.interaction is not None else ctx.clean_prefix
+        signature = ctx.command.signature
+        return f"{prefix}{ctx.command.qualified_name}{' ' + signature if signature else ''}"
+    command = interaction.command if interaction is not None else None
+    if command is not None and isinstance(command, app_commands.Command):
+        params = " ".join(
+            f"<{p.display_name}>" if p.required else f"[{p.display_name}]" for p in command.parameters
+        )
+        return f"/{command.qualified_name}{' ' + params if params else ''}"
+    return "help"
+
+
+def _echo(text: str | None) -> str:
+    """A user's own text, shortened and made inert for an error message (no markdown, no mentions)."""
+    cleaned = discord.utils.escape_mentions(discord.utils.escape_markdown(text or ""))
+    cleaned = cleaned.replace("`", "'")
+    return cleaned[:ECHO_LIMIT] + ("…" if len(cleaned) > ECHO_LIMIT else "")
+
+
+def _permission_list(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names) or "-"
+
+
+def describe_error(
+    i18n: Translator,
+    error: BaseException,
+    *,
+    ctx: commands.Context[Any] | None = None,
+    interaction: discord.Interaction[Any] | None = None,
+) -> str:
+    """The message a user sees for a failed command (``error`` already unwrapped)."""
+    t = i18n.t
+    usage = _usage(ctx, interaction)
+    if isinstance(error, commands.CommandNotFound):
+        prefix = ctx.clean_prefix if ctx is not None else "!"
+        invoked = ctx.invoked_with if ctx is not None else ""
+        return t("core.error.not_found", command=_echo(invoked), prefix=prefix)
+    if isinstance(error, app_commands.CommandNotFound):
+        return t("core.error.not_found_slash")
+    if isinstance(error, commands.CommandOnCooldown | app_commands.CommandOnCooldown):
+        return t("core.error.cooldown", retry_after=max(0.1, error.retry_after))
+    if isinstance(error, commands.MaxConcurrencyReached):
+        return t("core.error.max_concurrency")
+    if isinstance(error, commands.MissingRequiredArgument | commands.MissingRequiredAttachment):
+        return t("core.error.missing_argument", param=error.param.name, usage=usage)
+    if isinstance(error, commands.TooManyArguments):
+        return t("core.error.too_many_arguments", usage=usage)
+    if isinstance(error, commands.UserInputError | commands.ConversionError | app_commands.TransformerError):
+        param = ctx.current_parameter if ctx is not None else None
+        if param is not None:
+            return t("core.error.bad_argument", param=param.name, usage=usage)
+        return t("core.error.bad_input", usage=usage)
+    if isinstance(error, commands.NotOwner):
+        return t("core.error.not_owner")
+    if isinstance(error, commands.MissingPermissions | app_commands.MissingPermissions):
+        return t("core.error.missing_permissions", permissions=_permission_list(error.missing_permissions))
+    if isinstance(error, commands.BotMissingPermissions | app_commands.BotMissingPermissions):
+        return t(
+            "core.error.bot_missing_permissions", permissions=_permission_list(error.missing_permissions)
+        )
+    if isinstance(error, commands.MissingRole | app_commands.MissingRole):
+        return t("core.error.missing_role", role=_echo(str(error.missing_role)))
+    if isinstance(error, commands.MissingAnyRole | app_commands.MissingAnyRole):
+        return t("core.error.missing_role", role=", ".join(_echo(str(r)) for r in error.missing_roles))
+    if isinstance(error, commands.NoPrivateMessage | app_commands.NoPrivateMessage):
+        return t("core.error.no_private_message")
+    if isinstance(error, commands.PrivateMessageOnly):
+        return t("core.error.private_message_only")
+    if isinstance(error, commands.DisabledCommand):
+        return t("core.error.disabled")
+    if isinstance(error, commands.CheckFailure | app_commands.CheckFailure):
+        return t("core.error.check_failed")
+    if isinstance(error, discord.HTTPException):
+        return t("core.error.discord")
+    return t("core.error.generic")

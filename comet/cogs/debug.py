@@ -1,0 +1,550 @@
+"""Owner debug tools: the seed's ``DebugCog`` grown up.
+
+``debug <code>`` evaluates Python in the bot's process (a remote shell: owner only, refused unless
+debug mode is on, timed out, audit-logged, counted). ``memory``, ``tasks``, ``loglevel`` and
+``timeit`` look inside the running bot. Every attempt, refused or not, is counted in
+``comet_debug_invocations_total{command,outcome}`` and written to the ``comet.audit`` log (who,
+which command, outcome, duration; never the code's output).
+
+Secrets: the output is scrubbed here before it is cut into pages (so a secret cannot survive by
+being split across two messages), and again by the HTTP layer (comet.secure_http) that every
+message, file, webhook and interaction reply goes through, so code that calls ``channel.send``
+itself is covered too.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import copy
+import inspect
+import io
+import logging
+import time
+import traceback
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import CodeType
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from comet.checks import is_owner
+
+log = logging.getLogger(__name__)
+audit_log = logging.getLogger("comet.audit")
+
+#: Longest message body we send (Discord's limit is 2000; the rest is room for the code fence).
+PAGE_LIMIT = 1900
+#: More pages than this and the output goes out as a file instead.
+MAX_PAGES = 4
+#: Captured stdout beyond this is dropped (a runaway print loop must not eat the heap).
+MAX_CAPTURE_CHARS = 2_000_000
+DEFAULT_TIMEOUT = 10.0
+#: How long a timed-out run may take to honour its cancellation before we answer anyway.
+CANCEL_GRACE = 1.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+OWNER_COMMANDS = ("debug", "memory", "tasks", "loglevel", "timeit")
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+
+
+class BoundedStringIO(io.StringIO):
+    """A StringIO that keeps at most ``limit`` characters and remembers it dropped the rest."""
+
+    def __init__(self, limit: int = MAX_CAPTURE_CHARS) -> None:
+        super().__init__()
+        self.limit = limit
+        self.truncated = False
+
+    def write(self, s: str) -> int:
+        room = self.limit - self.tell()
+        if room <= 0:
+            self.truncated = True
+            return len(s)
+        if len(s) > room:
+            self.truncated = True
+            super().write(s[:room])
+            return len(s)
+        return super().write(s)
+
+
+def strip_code_fence(code: str) -> str:
+    """Accept ```py ... ```, ``` ... ``` and `...` as Discord users type code."""
+    code = code.strip()
+    if code.startswith("```") and code.endswith("```") and len(code) >= 6:
+        body = code[3:-3]
+        first, _, rest = body.partition("\n")
+        if rest and first.strip().isidentifier():  # a language tag such as py / python
+            body = rest
+        return body.strip("\n")
+    if code.startswith("`") and code.endswith("`") and len(code) >= 2:
+        return code[1:-1]
+    return code
+
+
+def compile_code(source: str) -> list[tuple[CodeType, bool]]:
+    """Compile statements and a final expression, ``await`` allowed at top level.
+
+    Returns (code, is_final_expression) pairs run in order; the last expression's value (if the
+    code ends with one) is the result.
+    """
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    tree = ast.parse(source, "<debug>", "exec")
+    final: ast.expr | None = None
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        final = last.value
+        tree.body.pop()
+    codes: list[tuple[CodeType, bool]] = []
+    if tree.body:
+        codes.append((compile(tree, "<debug>", "exec", flags=flags), False))
+    if final is not None:
+        expression = ast.Expression(final)
+        ast.fix_missing_locations(expression)
+        codes.append((compile(expression, "<debug>", "eval", flags=flags), True))
+    return codes
+
+
+@dataclass
+class Failure:
+    """An exception raised by the owner's code (kept as a value so the runner never raises it)."""
+
+    exc: BaseException
+
+
+async def execute(codes: list[tuple[CodeType, bool]], namespace: dict[str, Any]) -> Any:
+    """Run compiled code in ``namespace``; the final expression's value, or a Failure."""
+    result: Any = None
+    try:
+        for code, is_expression in codes:
+            value = eval(code, namespace)  # the owner's code: this is the point of the command
+            if code.co_flags & inspect.CO_COROUTINE:
+                value = await value
+            if is_expression:
+                result = value
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # SystemExit/KeyboardInterrupt too: they must not stop the bot
+        return Failure(exc)
+    return result
+
+
+def format_exception(exc: BaseException) -> str:
+    """``Type: message`` plus the lines of the owner's code the traceback went through."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<debug>"]
+    where = f" (line {frames[-1].lineno})" if frames else ""
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    message = str(exc)
+    return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def paginate(text: str, limit: int) -> list[str]:
+    """Split ``text`` into chunks of at most ``limit`` characters, at line ends where possible."""
+    pages: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                pages.append(current)
+                current = ""
+            pages.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            pages.append(current)
+            current = ""
+        current += line
+    if current or not pages:
+        pages.append(current)
+    return [p.rstrip("\n") or "\u200b" for p in pages]
+
+
+def fence(text: str) -> str:
+    # A ``` inside the output would end the block early; a zero-width space defuses it.
+    return "```\n" + text.replace("```", "`\u200b`\u200b`") + "\n```"
+
+
+def invoked_directly(ctx: commands.Context[Any]) -> bool:
+    """True when ``ctx.command`` is what the user typed (not a command the help page is checking).
+
+    ``Command.can_run`` sets ``ctx.command`` to the command being checked, so the help command's
+    filtering looks like an invocation of every command it lists; the typed name tells them apart.
+    """
+    command = ctx.command
+    if command is None:
+        return False
+    root = command.root_parent or command
+    typed = ctx.invoked_parents[0] if ctx.invoked_parents else ctx.invoked_with
+    return typed in (root.name, *root.aliases)
+
+
+# -- the cog ------------------------------------------------------------------------------------
+
+
+class DebugCog(commands.Cog, name="Debug"):
+    """Owner-only tools for looking inside the live bot."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        settings = getattr(bot, "settings", None)
+        self.timeout: float = float(getattr(settings, "debug_timeout", DEFAULT_TIMEOUT))
+        self.max_pages = MAX_PAGES
+        # redirect_stdout swaps sys.stdout for the whole process: one run at a time.
+        self._stdout_lock = asyncio.Lock()
+        self._last_result: Any = None
+        self._task_snapshot: list[weakref.ref[asyncio.Task[Any]]] = []
+        self._token_added: str | None = None
+
+    # -- shared plumbing -----------------------------------------------------------------------
+
+    def t(self, key: str, **kwargs: Any) -> str:
+        return str(self.bot.i18n.t(key, **kwargs))  # type: ignore[attr-defined]
+
+    @property
+    def _telemetry(self) -> Any:
+        return getattr(self.bot, "telemetry", None)
+
+    def scrub(self, text: str) -> str:
+        """Remove every configured secret (and the live token) from ``text``."""
+        telemetry = self._telemetry
+        scrubber = getattr(telemetry, "scrubber", None)
+        if scrubber is None:
+            token = self.bot.http.token
+            return text.replace(token, "[REDACTED]") if token else text
+        token = self.bot.http.token
+        if token and token != self._token_added:
+            scrubber.add(token)
+            self._token_added = token
+        return str(scrubber.scrub(text))
+
+    def record(
+        self,
+        ctx: commands.Context[Any],
+        command: str,
+        outcome: str,
+        *,
+        started: float | None = None,
+        detail: str = "",
+    ) -> None:
+        """Count the attempt and write the audit line (never the code or its output)."""
+        telemetry = self._telemetry
+        if telemetry is not None:
+            telemetry.metrics.debug_invocations.labels(command, outcome).inc()
+        duration = "" if started is None else f" duration_ms={(time.perf_counter() - started) * 1000:.1f}"
+        level = logging.WARNING if outcome in {"denied", "disabled"} else logging.INFO
+        audit_log.log(
+            level,
+            "owner-command command=%s outcome=%s user=%s user_name=%r guild=%s channel=%s%s%s",
+            command,
+            outcome,
+            ctx.author.id,
+            str(ctx.author),
+            ctx.guild.id if ctx.guild else None,
+            ctx.channel.id,
+            duration,
+            f" {detail}" if detail else "",
+        )
+
+    async def send_output(
+        self, ctx: commands.Context[Any], text: str, *, filename: str = "output.txt"
+    ) -> None:
+        """Scrubbed, fenced, paginated (<= PAGE_LIMIT per message), or a file when too long."""
+        text = self.scrub(text)
+        pages = paginate(text, PAGE_LIMIT - len(fence("")))
+        if len(pages) <= self.max_pages:
+            for page in pages:
+                await ctx.send(fence(page), allowed_mentions=NO_MENTIONS)
+            return
+        data = io.BytesIO(text.encode("utf-8"))
+        await ctx.send(
+            self.t("debug.output_file", chars=len(text)),
+            file=discord.File(data, filename=filename),
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @staticmethod
+    def _command_label(ctx: commands.Context[Any]) -> str:
+        command = ctx.command.root_parent or ctx.command if ctx.command else None
+        name = command.name if command is not None else ""
+        return name if name in OWNER_COMMANDS else "debug"
+
+    async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
+        """Owner only. A refused invocation is counted and audit-logged, then refused as usual."""
+        predicate = is_owner().predicate  # type: ignore[attr-defined]
+        try:
+            allowed = bool(await predicate(ctx))
+        except commands.CheckFailure:
+            allowed = False
+        # The help command runs this check for every command it lists: only real attempts count.
+        if not allowed and ctx.command is not None and ctx.command.cog is self and invoked_directly(ctx):
+            self.record(ctx, self._command_label(ctx), "denied")
+            raise commands.NotOwner("owner only")
+        return allowed
+
+    @contextlib.contextmanager
+    def audited(self, ctx: commands.Context[Any], command: str) -> Iterator[None]:
+        """Record ok / error around an owner command's body."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            self.record(ctx, command, "error", started=started, detail=f"error={type(exc).__name__}")
+            raise
+        self.record(ctx, command, "ok", started=started)
+
+    # -- debug ---------------------------------------------------------------------------------
+
+    def namespace(self, ctx: commands.Context[Any]) -> dict[str, Any]:
+        return {
+            "__name__": "__debug_eval__",
+            "__builtins__": __builtins__,
+            "bot": self.bot,
+            "ctx": ctx,
+            "guild": ctx.guild,
+            "channel": ctx.channel,
+            "author": ctx.author,
+            "message": ctx.message,
+            "discord": discord,
+            "commands": commands,
+            "asyncio": asyncio,
+            "_": self._last_result,
+        }
+
+    @commands.command(name="debug")
+    async def debug_command(self, ctx: commands.Context[Any], *, code: str) -> None:
+        """デバッグコマンド実行 — evaluate Python (owner only, debug mode only)."""
+        if not getattr(self.bot, "debug_mode", False):
+            # セキュリティ上の理由で本番環境では無効化 (the seed's reason, and message)
+            self.record(ctx, "debug", "disabled")
+            await ctx.send(self.t("debug.disabled"))
+            return
+        started = time.perf_counter()
+        detail = f"code_chars={len(code)}"
+        try:
+            codes = compile_code(strip_code_fence(code))
+        except SyntaxError as exc:
+            self.record(ctx, "debug", "error", started=started, detail=f"{detail} error=SyntaxError")
+            await self.send_output(ctx, self.t("debug.error", error=format_exception(exc)))
+            return
+
+        outcome, text = await self.run(ctx, codes)
+        self.record(ctx, "debug", outcome, started=started, detail=detail)
+        await self.send_output(ctx, text)
+
+    async def run(self, ctx: commands.Context[Any], codes: list[tuple[CodeType, bool]]) -> tuple[str, str]:
+        """Run the code with captured stdout under the timeout; (outcome, text to show)."""
+        buffer = BoundedStringIO()
+        namespace = self.namespace(ctx)
+        async with self._stdout_lock:
+            with contextlib.redirect_stdout(buffer):
+                task = asyncio.get_running_loop().create_task(
+                    execute(codes, namespace), name=f"comet-debug-{ctx.message.id}"
+                )
+                done, _ = await asyncio.wait({task}, timeout=self.timeout)
+                stuck = False
+                if not done:
+                    task.cancel()
+                    # Code that swallows CancelledError keeps running; do not wait for it forever.
+                    finished, _ = await asyncio.wait({task}, timeout=CANCEL_GRACE)
+                    stuck = not finished
+        output = buffer.getvalue()
+        if buffer.truncated:
+            output += "\n" + self.t("debug.truncated", chars=buffer.limit)
+        if output and not output.endswith("\n"):
+            output += "\n"
+
+        if not done:
+            if stuck:
+                task.add_done_callback(_log_late_exception)
+            text = output + self.t("debug.timeout", seconds=f"{self.timeout:g}")
+            if stuck:
+                text += "\n" + self.t("debug.timeout_stuck", name=task.get_name())
+            return "timeout", text
+        result = task.result()
+        if isinstance(result, Failure):
+            return "error", output + self.t("debug.error", error=format_exception(result.exc))
+        self._last_result = result
+        if result is None and output:
+            return "ok", output.rstrip("\n")
+        return "ok", output + self.t("debug.result", result=result)
+
+    # -- memory --------------------------------------------------------------------------------
+
+    @commands.group(name="memory", invoke_without_command=True)
+    async def memory_command(self, ctx: commands.Context[Any]) -> None:
+        """Memory report: RSS, gc counts, tracked objects, tracemalloc growth since the last call."""
+        with self.audited(ctx, "memory"):
+            await self.send_output(ctx, self.memory_report())
+
+    @memory_command.command(name="collect")
+    async def memory_collect(self, ctx: commands.Context[Any]) -> None:
+        """Run gc.collect() and report what it freed."""
+        with self.audited(ctx, "memory"):
+            result = self._telemetry.memory.force_cleanup()
+            text = self.t("debug.memory.collected", collected=result.get("collected", "?"))
+            await self.send_output(ctx, text + "\n" + self.memory_report(usage=result))
+
+    @memory_command.command(name="trace")
+    async def memory_trace(self, ctx: commands.Context[Any], action: str) -> None:
+        """``memory trace start|stop``: tracemalloc costs throughput, so it runs only on demand."""
+        with self.audited(ctx, "memory"):
+            tracker = self._telemetry.memory
+            action = action.lower()
+            if action == "start":
+                tracker.start_tracing()
+                await ctx.send(self.t("debug.memory.trace_started"))
+            elif action == "stop":
+                tracker.stop_tracing()
+                await ctx.send(self.t("debug.memory.trace_stopped"))
+            else:
+                raise commands.BadArgument(self.t("debug.memory.trace_usage"))
+
+    def memory_report(self, usage: dict[str, Any] | None = None) -> str:
+        tracker = self._telemetry.memory
+        if usage is None:
+            usage = tracker.get_memory_usage()
+        lines = [self.t("debug.memory.title")]
+        for key, value in usage.items():
+            if key == "collected":
+                continue
+            if isinstance(value, int) and key.endswith("_bytes"):
+                value = f"{value / 1024 / 1024:.1f} MiB"
+            lines.append(f"  {key}: {value}")
+        by_kind = tracker.tracked_by_kind()
+        if by_kind:
+            lines.append("  tracked_by_kind: " + ", ".join(f"{k}={v}" for k, v in sorted(by_kind.items())))
+        try:
+            growth = tracker.growth_since_last(limit=10) if tracker.is_tracing else None
+        except RuntimeError:  # tracemalloc started elsewhere, without our baseline
+            growth = None
+        if growth is not None:
+            lines.append(self.t("debug.memory.growth_title"))
+            if not growth:
+                lines.append("  " + self.t("debug.memory.no_growth"))
+            for item in growth:
+                lines.append(
+                    f"  {item.size_diff_bytes / 1024:+.1f} KiB {item.count_diff:+d} blocks  {item.site}"
+                )
+        else:
+            lines.append(self.t("debug.memory.trace_off"))
+        return "\n".join(lines)
+
+    # -- tasks ---------------------------------------------------------------------------------
+
+    @commands.group(name="tasks", invoke_without_command=True)
+    async def tasks_command(self, ctx: commands.Context[Any]) -> None:
+        """List the running asyncio tasks (numbered for ``tasks cancel <n>``)."""
+        with self.audited(ctx, "tasks"):
+            current = asyncio.current_task()
+            tasks = sorted(asyncio.all_tasks(), key=lambda t: t.get_name())
+            self._task_snapshot = [weakref.ref(t) for t in tasks]
+            lines = [self.t("debug.tasks.title", count=len(tasks))]
+            for index, task in enumerate(tasks, start=1):
+                coro = task.get_coro()
+                where = getattr(coro, "__qualname__", type(coro).__name__)
+                mark = " *" if task is current else ""
+                lines.append(f"{index:>3}. {task.get_name()}  {where}{mark}")
+            await self.send_output(ctx, "\n".join(lines), filename="tasks.txt")
+
+    @tasks_command.command(name="cancel")
+    async def tasks_cancel(self, ctx: commands.Context[Any], number: int) -> None:
+        """Cancel task ``number`` from the last ``tasks`` listing."""
+        with self.audited(ctx, "tasks"):
+            task = None
+            if 1 <= number <= len(self._task_snapshot):
+                task = self._task_snapshot[number - 1]()
+            if task is None or task.done():
+                await ctx.send(self.t("debug.tasks.no_such_task", number=number))
+                return
+            if task is asyncio.current_task():
+                await ctx.send(self.t("debug.tasks.not_self"))
+                return
+            task.cancel()
+            audit_log.info("owner-command command=tasks cancelled task=%r", task.get_name())
+            await ctx.send(self.t("debug.tasks.cancelled", number=number, name=task.get_name()))
+
+    # -- loglevel ------------------------------------------------------------------------------
+
+    @commands.command(name="loglevel")
+    async def loglevel_command(
+        self, ctx: commands.Context[Any], level: str | None = None, logger_name: str | None = None
+    ) -> None:
+        """``loglevel <level> [logger]`` — change a logger's level (root by default)."""
+        with self.audited(ctx, "loglevel"):
+            logger = logging.getLogger(None if logger_name in (None, "root") else logger_name)
+            name = logger.name
+            current = logging.getLevelName(logger.getEffectiveLevel())
+            if level is None:
+                await ctx.send(self.t("debug.loglevel.current", logger=name, level=current))
+                return
+            if level.upper() not in LOG_LEVELS:
+                await ctx.send(self.t("debug.loglevel.invalid", level=level, levels=", ".join(LOG_LEVELS)))
+                return
+            logger.setLevel(level.upper())
+            await ctx.send(self.t("debug.loglevel.changed", logger=name, old=current, new=level.upper()))
+
+    # -- timeit --------------------------------------------------------------------------------
+
+    @commands.command(name="timeit")
+    async def timeit_command(self, ctx: commands.Context[Any], *, command_line: str) -> None:
+        """Run a command line as if the owner typed it, and report its time and exception."""
+        with self.audited(ctx, "timeit"):
+            message = copy.copy(ctx.message)
+            message.content = f"{ctx.prefix or ''}{command_line}"
+            alt_ctx = await self.bot.get_context(message)
+            errors: list[BaseException] = []
+
+            def capture(error_ctx: commands.Context[Any], error: BaseException) -> bool:
+                if error_ctx is alt_ctx:
+                    errors.append(error)
+                    return True
+                return False
+
+            # wait_for registers its listener at call time; dispatch runs the check synchronously
+            # inside bot.invoke, so ``errors`` is filled by the time invoke returns.
+            waiter = asyncio.ensure_future(self.bot.wait_for("command_error", check=capture))
+            started = time.perf_counter()
+            try:
+                await self.bot.invoke(alt_ctx)
+            finally:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+            name = alt_ctx.command.qualified_name if alt_ctx.command else command_line.split()[0]
+            if errors:
+                error = errors[0]
+                original = getattr(error, "original", error)
+                text = self.t(
+                    "debug.timeit.error",
+                    command=name,
+                    ms=f"{elapsed_ms:.1f}",
+                    error=f"{type(original).__name__}: {original}",
+                )
+            else:
+                text = self.t("debug.timeit.ok", command=name, ms=f"{elapsed_ms:.1f}")
+            await ctx.send(self.scrub(text), allowed_mentions=NO_MENTIONS)
+
+
+def _log_late_exception(task: asyncio.Task[Any]) -> None:
+    """A timed-out run that ignored cancellation finished later: note it (type only)."""
+    if task.cancelled():
+        log.info("debug run %s finally cancelled", task.get_name())
+        return
+    result = task.result()
+    outcome = type(result.exc).__name__ if isinstance(result, Failure) else "ok"
+    log.info("debug run %s finished after its timeout: %s", task.get_name(), outcome)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(DebugCog(bot))

@@ -1,0 +1,159 @@
+"""Owner commands for hot reload: ``reload``, ``load``, ``unload`` (and ``reload watch``).
+
+``reload`` takes extension names (``comet.cogs.debug`` or just ``debug``), plain helper modules
+(``comet.something``), or ``~`` for every loaded extension. Each gets its own line in the report,
+with its error when it failed; discord.py's reload is atomic, so a failed reload leaves the old
+code running. Hot reload is owner-only but not gated by debug mode (DESIGN.md, Security); the file
+watcher (``reload watch on``) is debug mode only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from discord.ext import commands
+
+from comet.checks import is_owner
+from comet.cogs.debug import NO_MENTIONS, PAGE_LIMIT, fence, invoked_directly, paginate
+from comet.reloader import HotReloader, Operation, ReloadResult
+
+log = logging.getLogger(__name__)
+audit_log = logging.getLogger("comet.audit")
+
+ALL_LOADED = "~"
+
+
+class ReloadCog(commands.Cog, name="Reload"):
+    """The seed's HotReloader, driven from Discord."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.reloader = HotReloader(bot)
+
+    async def cog_load(self) -> None:
+        settings = getattr(self.bot, "settings", None)
+        if getattr(settings, "reload_watch", False):
+            self.reloader.start_watching()
+
+    async def cog_unload(self) -> None:
+        await self.reloader.stop_watching()
+
+    def t(self, key: str, **kwargs: Any) -> str:
+        return str(self.bot.i18n.t(key, **kwargs))  # type: ignore[attr-defined]
+
+    def record(
+        self, ctx: commands.Context[Any], command: str, outcome: str, started: float | None = None
+    ) -> None:
+        telemetry = getattr(self.bot, "telemetry", None)
+        if telemetry is not None:
+            telemetry.metrics.debug_invocations.labels(command, outcome).inc()
+        duration = "" if started is None else f" duration_ms={(time.perf_counter() - started) * 1000:.1f}"
+        audit_log.log(
+            logging.WARNING if outcome == "denied" else logging.INFO,
+            "owner-command command=%s outcome=%s user=%s user_name=%r guild=%s channel=%s%s",
+            command,
+            outcome,
+            ctx.author.id,
+            str(ctx.author),
+            ctx.guild.id if ctx.guild else None,
+            ctx.channel.id,
+            duration,
+        )
+
+    async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
+        predicate = is_owner().predicate  # type: ignore[attr-defined]
+        try:
+            allowed = bool(await predicate(ctx))
+        except commands.CheckFailure:
+            allowed = False
+        if not allowed and ctx.command is not None and ctx.command.cog is self and invoked_directly(ctx):
+            root = ctx.command.root_parent or ctx.command
+            self.record(ctx, root.name, "denied")
+            raise commands.NotOwner("owner only")
+        return allowed
+
+    # -- commands ------------------------------------------------------------------------------
+
+    @commands.group(name="reload", invoke_without_command=True)
+    async def reload_command(self, ctx: commands.Context[Any], *names: str) -> None:
+        """Reload extensions (``~`` = all loaded) and plain helper modules."""
+        started = time.perf_counter()
+        targets = self._targets(names)
+        if not targets:
+            await ctx.send(self.t("reload.usage", command="reload"))
+            self.record(ctx, "reload", "error", started)
+            return
+        extensions = [self.reloader.resolve_extension(n) for n in targets if self._is_extension_name(n)]
+        modules = [n for n in targets if not self._is_extension_name(n)]
+        results = await self.reloader.reload_modules([*modules, *extensions])
+        await self._report(ctx, "reload", results, started)
+
+    @reload_command.command(name="watch")
+    async def reload_watch(self, ctx: commands.Context[Any], state: str = "on") -> None:
+        """``reload watch on|off``: reload an extension when its file changes (debug mode only)."""
+        started = time.perf_counter()
+        if state.lower() == "off":
+            await self.reloader.stop_watching()
+            await ctx.send(self.t("reload.watch_off"))
+        elif self.reloader.start_watching():
+            await ctx.send(self.t("reload.watch_on", seconds=f"{self.reloader.watch_interval:g}"))
+        else:
+            await ctx.send(self.t("debug.disabled"))
+            self.record(ctx, "reload", "disabled", started)
+            return
+        self.record(ctx, "reload", "ok", started)
+
+    @commands.command(name="load")
+    async def load_command(self, ctx: commands.Context[Any], *names: str) -> None:
+        """Load extensions."""
+        await self._operate(ctx, "load", names)
+
+    @commands.command(name="unload")
+    async def unload_command(self, ctx: commands.Context[Any], *names: str) -> None:
+        """Unload extensions (``~`` = all loaded, except this one)."""
+        await self._operate(ctx, "unload", names)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _targets(self, names: tuple[str, ...]) -> list[str]:
+        targets: list[str] = []
+        for name in names:
+            if name == ALL_LOADED:
+                targets.extend(self.bot.extensions)
+            else:
+                targets.append(name)
+        return list(dict.fromkeys(targets))
+
+    def _is_extension_name(self, name: str) -> bool:
+        """Loaded extensions and short names are extensions; other dotted names are modules."""
+        return name in self.bot.extensions or self.reloader.resolve_extension(name) in self.bot.extensions
+
+    async def _operate(
+        self, ctx: commands.Context[Any], operation: Operation, names: tuple[str, ...]
+    ) -> None:
+        started = time.perf_counter()
+        targets = self._targets(names)
+        if operation == "unload" and ALL_LOADED in names:
+            targets = [n for n in targets if n != __name__]
+        if not targets:
+            await ctx.send(self.t("reload.usage", command=operation))
+            self.record(ctx, operation, "error", started)
+            return
+        results = [await self.reloader.extension(operation, name) for name in targets]
+        await self._report(ctx, operation, results, started)
+
+    async def _report(
+        self, ctx: commands.Context[Any], command: str, results: list[ReloadResult], started: float
+    ) -> None:
+        lines = [("✅ " if r.ok else "❌ ") + r.message for r in results]
+        ok = sum(r.ok for r in results)
+        lines.append(self.t("reload.summary", ok=ok, total=len(results)))
+        self.record(ctx, command, "ok" if ok == len(results) else "error", started)
+        for page in paginate("\n".join(lines), PAGE_LIMIT - len(fence(""))):
+            await ctx.send(page, allowed_mentions=NO_MENTIONS)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(ReloadCog(bot))

@@ -1,0 +1,66 @@
+"""Helpers for the discord.py side: make a client start fast against the emulator, start/stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import discord
+
+from comet.discord_endpoints import point_discord_at
+
+TEST_TOKEN = "emulator-token.abc.def-ghi"
+
+
+def fast_ready(client: discord.Client, guild_ready_timeout: float = 0.05) -> discord.Client:
+    """Tune a client for tests: READY after ``guild_ready_timeout`` instead of 2 s of silence, and no
+    5 s sleep before each re-IDENTIFY (discord.py's default ``before_identify_hook``). Not 0: with 0
+    the guild queue can time out before the GUILD_CREATEs that follow READY are parsed."""
+    client._connection.guild_ready_timeout = guild_ready_timeout
+
+    async def before_identify_hook(shard_id: int | None, *, initial: bool = False) -> None:
+        return None
+
+    client.before_identify_hook = before_identify_hook  # type: ignore[method-assign]
+    return client
+
+
+async def start_client(
+    client: discord.Client,
+    emulator: Any | None = None,
+    *,
+    token: str = TEST_TOKEN,
+    timeout: float = 15.0,  # noqa: ASYNC109
+) -> asyncio.Task[None]:
+    """Point discord.py at ``emulator`` (if given), start ``client`` in a task and wait until it is
+    ready. Raises the client's own error if it fails to start, ``TimeoutError`` if it hangs."""
+    if emulator is not None:
+        point_discord_at(emulator.api_base, emulator.gateway_url)
+    task: asyncio.Task[None] = asyncio.create_task(client.start(token), name="discord-client")
+    ready = asyncio.create_task(client.wait_until_ready())
+    try:
+        done, _ = await asyncio.wait({task, ready}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        ready.cancel()
+        raise
+    if ready not in done:
+        ready.cancel()
+        if task in done:
+            task.result()  # raises the start-up error
+            raise RuntimeError("discord client stopped before it was ready")
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise TimeoutError(f"discord client not ready within {timeout}s")
+    return task
+
+
+async def stop_client(client: discord.Client, task: asyncio.Task[None] | None = None) -> None:
+    """Close the client and wait for its task (swallowing the errors of an already-failed task)."""
+    if not client.is_closed():
+        await client.close()
+    if task is not None:
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(task, 5.0)

@@ -1,0 +1,249 @@
+"""REST under ``/api/v10`` (and ``/api`` without a version, as Discord's webhook URLs use).
+
+Every JSON answer is sent with ``Content-Type: application/json`` exactly: discord.py parses a body as
+JSON only on that exact header value (aiohttp's ``json_response`` appends ``; charset=utf-8``).
+Every call is recorded, unknown ones too (404 with a JSON error). No rate-limit headers are sent
+unless a fault asks for a 429.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import logging
+import time
+import urllib.parse
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import BodyPartReader, web
+
+from .messages import ApiError, not_found
+from .record import UNKNOWN_ROUTE, RecordedRequest
+from .routing import Router
+
+if TYPE_CHECKING:
+    from .server import Emulator
+
+log = logging.getLogger(__name__)
+
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+JSON = "application/json"
+MAX_TIMEOUT = datetime.timedelta(days=28)
+
+
+from .rest_base import Call, json_response
+from .rest_guilds import GuildRoutes
+from .rest_hooks import HookRoutes
+from .rest_messages import MessageRoutes
+
+
+def _strip_api_prefix(path: str) -> str | None:
+    if not path.startswith("/api/"):
+        return None
+    rest = path[4:]
+    if rest.startswith("/v") and len(rest) > 2:
+        slash = rest.find("/", 1)
+        version = rest[2:slash] if slash != -1 else rest[2:]
+        if version.isdigit():
+            rest = rest[slash:] if slash != -1 else "/"
+    return rest
+
+
+class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
+    def __init__(self, emu: Emulator) -> None:
+        super().__init__(emu)
+        self.router = Router()
+        self._register()
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        method = request.method
+        path = _strip_api_prefix(request.path) or request.path
+        route, params = self.router.match(method, path)
+        template = route.template if route else UNKNOWN_ROUTE
+        body = b""
+        parsed: Any = None
+        files: list[tuple[str, bytes]] = []
+        reason = request.headers.get("X-Audit-Log-Reason")
+        if reason:
+            reason = urllib.parse.unquote(reason)
+        headers: Mapping[str, str] | None = None
+        try:
+            if request.content_type.startswith("multipart/"):
+                body, parsed, files = await self._read_multipart(request)
+            elif request.body_exists:
+                body = await request.read()
+                if body:
+                    try:
+                        parsed = json.loads(body)
+                    except ValueError:
+                        raise ApiError(400, 50109, "The request body contains invalid JSON.") from None
+            if route is None:
+                raise ApiError(404, 0, "404: Not Found")
+            if not template.startswith(("/webhooks/", "/interactions/")) and not self._authorised(request):
+                raise ApiError(401, 0, "401: Unauthorized")
+            faults = self.emu.faults
+            if faults.active:
+                delay, fault = faults.take(method, template, path)
+                if delay:
+                    await asyncio.sleep(delay)
+                if fault is not None:
+                    raise _FaultAnswer(fault.kind, fault.status, fault.retry_after, fault.is_global)
+            call = Call(method, path, params, request.query, parsed, files, reason, request.headers)
+            status, out = await route.handler(call)
+        except ApiError as exc:
+            status, out = exc.status, exc.body()
+        except _FaultAnswer as fault:
+            status, out, headers = fault.answer()
+        except Exception:
+            log.exception("emulator: %s %s failed", method, path)
+            status, out = 500, {"message": "500: Internal Server Error", "code": 0}
+        now = time.monotonic()
+        record = RecordedRequest(method, path, template, body, status, now, dict(request.query), reason)
+        self.emu.requests.append(record)
+        self.emu.notify()
+        return json_response(status, out, headers)
+
+    def _authorised(self, request: web.Request) -> bool:
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bot ") or len(auth) <= 4:
+            return False
+        return self.emu.token is None or auth[4:] == self.emu.token
+
+    async def _read_multipart(self, request: web.Request) -> tuple[bytes, Any, list[tuple[str, bytes]]]:
+        reader = await request.multipart()
+        payload: Any = None
+        raw = b""
+        files: list[tuple[str, bytes]] = []
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):  # nested multipart: not something Discord takes
+                continue
+            data = bytes(await part.read(decode=True))
+            if part.name == "payload_json":
+                raw = data
+                try:
+                    payload = json.loads(data)
+                except ValueError:
+                    raise ApiError(400, 50109, "The request body contains invalid JSON.") from None
+            elif part.filename is not None:
+                files.append((part.filename, data))
+        return raw, payload, files
+
+    # -- registry ----------------------------------------------------------------------------------
+    def _register(self) -> None:
+        add = self.router.add
+        add("GET", "/users/@me", self.get_me)
+        add("GET", "/users/{user_id}", self.get_user)
+        add("POST", "/users/@me/channels", self.create_dm)
+        add("GET", "/oauth2/applications/@me", self.get_application)
+        add("GET", "/applications/@me", self.get_application)
+        add("GET", "/gateway", self.get_gateway)
+        add("GET", "/gateway/bot", self.get_gateway_bot)
+        add("GET", "/channels/{channel_id}", self.get_channel)
+        add("GET", "/channels/{channel_id}/messages", self.history)
+        add("POST", "/channels/{channel_id}/messages", self.create_message)
+        add("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message)
+        add("PATCH", "/channels/{channel_id}/messages/{message_id}", self.edit_message)
+        add("DELETE", "/channels/{channel_id}/messages/{message_id}", self.delete_message)
+        add("POST", "/channels/{channel_id}/messages/bulk-delete", self.bulk_delete)
+        add("POST", "/channels/{channel_id}/typing", self.typing)
+        reactions = "/channels/{channel_id}/messages/{message_id}/reactions"
+        add("PUT", reactions + "/{emoji}/@me", self.add_own_reaction)
+        add("DELETE", reactions + "/{emoji}/@me", self.remove_own_reaction)
+        add("DELETE", reactions + "/{emoji}/{user_id}", self.remove_reaction)
+        add("GET", reactions + "/{emoji}", self.get_reactions)
+        add("DELETE", reactions + "/{emoji}", self.clear_emoji_reactions)
+        add("DELETE", reactions, self.clear_reactions)
+        add("POST", "/channels/{channel_id}/webhooks", self.create_webhook)
+        add("GET", "/channels/{channel_id}/webhooks", self.channel_webhooks)
+        add("GET", "/guilds/{guild_id}", self.get_guild)
+        add("GET", "/guilds/{guild_id}/channels", self.guild_channels)
+        add("GET", "/guilds/{guild_id}/roles", self.guild_roles)
+        add("GET", "/guilds/{guild_id}/members", self.list_members)
+        add("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member)
+        add("PATCH", "/guilds/{guild_id}/members/{user_id}", self.edit_member)
+        add("DELETE", "/guilds/{guild_id}/members/{user_id}", self.kick)
+        add("PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.add_role)
+        add("DELETE", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}", self.remove_role)
+        add("GET", "/guilds/{guild_id}/bans", self.list_bans)
+        add("GET", "/guilds/{guild_id}/bans/{user_id}", self.get_ban)
+        add("PUT", "/guilds/{guild_id}/bans/{user_id}", self.ban)
+        add("DELETE", "/guilds/{guild_id}/bans/{user_id}", self.unban)
+        for base in ("/applications/{application_id}", "/applications/{application_id}/guilds/{guild_id}"):
+            add("GET", base + "/commands", self.get_commands)
+            add("PUT", base + "/commands", self.put_commands)
+            add("POST", base + "/commands", self.upsert_command)
+            add("GET", base + "/commands/{command_id}", self.get_command)
+            add("PATCH", base + "/commands/{command_id}", self.edit_command)
+            add("DELETE", base + "/commands/{command_id}", self.delete_command)
+        add("POST", "/interactions/{interaction_id}/{interaction_token}/callback", self.interaction_callback)
+        hook = "/webhooks/{webhook_id}/{webhook_token}"
+        add("GET", "/webhooks/{webhook_id}", self.get_webhook)
+        add("GET", hook, self.get_webhook)
+        add("POST", hook, self.execute_webhook)
+        add("GET", hook + "/messages/{message_id}", self.get_webhook_message)
+        add("PATCH", hook + "/messages/{message_id}", self.edit_webhook_message)
+        add("DELETE", hook + "/messages/{message_id}", self.delete_webhook_message)
+
+    # -- users / application / gateway -------------------------------------------------------------
+    async def get_me(self, call: Call) -> tuple[int, Any]:
+        return 200, dict(self.state.bot.payload(), verified=True, mfa_enabled=False, flags=0, locale="ja")
+
+    async def get_user(self, call: Call) -> tuple[int, Any]:
+        user = self.state.users.get(call.id("user_id", "User", 10013))
+        if user is None:
+            raise not_found("User", 10013)
+        return 200, user.payload()
+
+    async def get_application(self, call: Call) -> tuple[int, Any]:
+        return 200, self.state.application_payload()
+
+    async def get_gateway(self, call: Call) -> tuple[int, Any]:
+        return 200, {"url": self.emu.gateway_url}
+
+    async def get_gateway_bot(self, call: Call) -> tuple[int, Any]:
+        return 200, {
+            "url": self.emu.gateway_url,
+            "shards": self.emu.shard_count,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": 999,
+                "reset_after": 14_400_000,
+                "max_concurrency": 1,
+            },
+        }
+
+
+class _FaultAnswer(Exception):
+    def __init__(self, kind: str, status: int, retry_after: float, is_global: bool) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+        self.is_global = is_global
+
+    def answer(self) -> tuple[int, Any, Mapping[str, str] | None]:
+        if self.kind == "rate_limit":
+            # discord.py retries a 429 only with a Via header (else it assumes a Cloudflare ban).
+            headers = {
+                "Via": "1.1 google",
+                "Retry-After": str(max(1, round(self.retry_after))),
+                "X-RateLimit-Scope": "global" if self.is_global else "user",
+            }
+            if self.is_global:
+                headers["X-RateLimit-Global"] = "true"
+            body = {
+                "message": "You are being rate limited.",
+                "retry_after": self.retry_after,
+                "global": self.is_global,
+            }
+            return 429, body, headers
+        if self.kind == "forbidden":
+            return 403, {"message": "Missing Permissions", "code": 50013}, None
+        return self.status, {"message": f"{self.status}: Server Error", "code": 0}, None
+

@@ -1,0 +1,271 @@
+"""Channel, message, reaction, typing and DM routes."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import time
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from . import messages as msgs
+from .gateway import (
+    INTENT_DIRECT_MESSAGE_REACTIONS,
+    INTENT_GUILD_MESSAGE_REACTIONS,
+    INTENT_GUILD_MESSAGES,
+)
+from .messages import ApiError
+from .state import DM, Channel, Perm, StoredMessage
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger(__name__)
+
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+JSON = "application/json"
+MAX_TIMEOUT = datetime.timedelta(days=28)
+
+
+from .rest_base import Call, RestBase
+
+
+class MessageRoutes(RestBase):
+    async def create_dm(self, call: Call) -> tuple[int, Any]:
+        recipient = call.body().get("recipient_id")
+        try:
+            user = self.state.users.get(int(recipient))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            user = None
+        if user is None:
+            raise ApiError(400, 50035, "Invalid Form Body", {"recipient_id": {"_errors": [{"code": "x"}]}})
+        return 200, self.state.open_dm(user.id).payload(self.state.users)
+
+    # -- channels / messages -----------------------------------------------------------------------
+    async def get_channel(self, call: Call) -> tuple[int, Any]:
+        return 200, self._channel(call).payload(self.state.users)
+
+    async def history(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        self._require(self.state.guild_of(channel.id), Perm.READ_MESSAGE_HISTORY)
+        try:
+            limit = max(1, min(100, int(call.query.get("limit", 50))))
+            before = int(call.query["before"]) if "before" in call.query else None
+            after = int(call.query["after"]) if "after" in call.query else None
+            around = int(call.query["around"]) if "around" in call.query else None
+        except ValueError:
+            raise ApiError(400, 50035, "Invalid Form Body") from None
+        visible = [m for m in channel.messages.values() if not m.ephemeral]
+        if around is not None:
+            older = [m for m in visible if m.id <= around][-(limit // 2 + 1) :]
+            newer = [m for m in visible if m.id > around][: limit - len(older)]
+            chosen = older + newer
+        elif after is not None:
+            chosen = [m for m in visible if m.id > after][:limit]
+        else:
+            if before is not None:
+                visible = [m for m in visible if m.id < before]
+            chosen = visible[-limit:]
+        return 200, [m.payload for m in reversed(chosen)]  # newest first, like Discord
+
+    async def create_message(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        guild = self.state.guild_of(channel.id)
+        self._require(guild, Perm.SEND_MESSAGES | Perm.VIEW_CHANNEL)
+        if channel.type == DM:
+            recipient = self.state.users.get(channel.recipient_ids[0])
+            if recipient is None or not recipient.accepts_dms:
+                raise ApiError(403, 50007, "Cannot send messages to this user")
+        body = call.body()
+        attachments = msgs.attachment_payloads(self.state, self.emu.url, channel.id, call.files)
+        message = msgs.build_message(
+            self.state, channel, self.state.bot, body, attachments=attachments, files=call.files
+        )
+        await self.post_message(channel, message)
+        return 200, message.payload
+
+    async def get_message(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        self._require(self.state.guild_of(channel.id), Perm.READ_MESSAGE_HISTORY)
+        return 200, self._message(channel, call).payload
+
+    async def edit_message(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        if message.author_id != self.state.bot.id:
+            raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+        attachments = msgs.attachment_payloads(self.state, self.emu.url, channel.id, call.files)
+        msgs.apply_edit(message, call.body(), attachments=attachments, files=call.files)
+        await self._dispatch_message("MESSAGE_UPDATE", message)
+        return 200, message.payload
+
+    async def delete_message(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        guild = self.state.guild_of(channel.id)
+        if message.author_id != self.state.bot.id:
+            if guild is None:
+                raise ApiError(403, 50003, "Cannot execute action on a DM channel")
+            self._require(guild, Perm.MANAGE_MESSAGES)
+        await self._delete(channel, message)
+        return 204, None
+
+    async def bulk_delete(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        guild = self.state.guild_of(channel.id)
+        if guild is None:
+            raise ApiError(403, 50003, "Cannot execute action on a DM channel")
+        self._require(guild, Perm.MANAGE_MESSAGES)
+        raw_ids = call.body().get("messages")
+        if not isinstance(raw_ids, list) or not 2 <= len(raw_ids) <= 100:
+            raise ApiError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {
+                    "messages": {
+                        "_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 2 and 100"}]
+                    }
+                },
+            )
+        ids = [int(i) for i in raw_ids]
+        two_weeks_ago = time.time() - 14 * 24 * 3600
+        from .state import snowflake_time
+
+        if any(snowflake_time(i) < two_weeks_ago for i in ids):
+            raise ApiError(400, 50034, "You can only bulk delete messages that are under 14 days old.")
+        deleted = [i for i in ids if channel.messages.pop(i, None) is not None]
+        data = {"ids": [str(i) for i in deleted], "channel_id": str(channel.id), "guild_id": str(guild.id)}
+        await self.emu.gateway.dispatch(
+            "MESSAGE_DELETE_BULK", data, guild_id=guild.id, intent=INTENT_GUILD_MESSAGES
+        )
+        return 204, None
+
+    async def typing(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        channel.typing_count += 1
+        return 204, None
+
+    # -- reactions ---------------------------------------------------------------------------------
+    @staticmethod
+    def _emoji(call: Call) -> tuple[str, dict[str, Any]]:
+        key = urllib.parse.unquote(call.params["emoji"])
+        name, _, eid = key.partition(":")
+        return key, {"id": eid or None, "name": name}
+
+    async def _reaction_event(
+        self, event: str, channel: Channel, message: StoredMessage, user_id: int, emoji: dict[str, Any]
+    ) -> None:
+        data: dict[str, Any] = {
+            "user_id": str(user_id),
+            "channel_id": str(channel.id),
+            "message_id": str(message.id),
+            "emoji": emoji,
+            "burst": False,
+            "type": 0,
+        }
+        if channel.guild_id is not None:
+            guild = self.state.guilds[channel.guild_id]
+            data["guild_id"] = str(guild.id)
+            member = guild.members.get(user_id)
+            if member is not None and event == "MESSAGE_REACTION_ADD":
+                data["member"] = member.payload(self.state.users[user_id])
+            data["message_author_id"] = str(message.author_id)
+            intent = INTENT_GUILD_MESSAGE_REACTIONS
+        else:
+            intent = INTENT_DIRECT_MESSAGE_REACTIONS
+        await self.emu.gateway.dispatch(event, data, guild_id=channel.guild_id, intent=intent)
+
+    async def react(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> bool:
+        users = message.reactions.setdefault(key, [])
+        if user_id in users:
+            return False
+        users.append(user_id)
+        message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
+        name, _, eid = key.partition(":")
+        await self._reaction_event(
+            "MESSAGE_REACTION_ADD", channel, message, user_id, {"id": eid or None, "name": name}
+        )
+        return True
+
+    async def unreact(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> None:
+        users = message.reactions.get(key, [])
+        if user_id not in users:
+            return
+        users.remove(user_id)
+        message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
+        name, _, eid = key.partition(":")
+        await self._reaction_event(
+            "MESSAGE_REACTION_REMOVE", channel, message, user_id, {"id": eid or None, "name": name}
+        )
+
+    async def add_own_reaction(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        self._require(self.state.guild_of(channel.id), Perm.ADD_REACTIONS)
+        key, _ = self._emoji(call)
+        if len(message.reactions) >= 20 and key not in message.reactions:
+            raise ApiError(400, 30010, "Maximum number of reactions reached (20)")
+        await self.react(channel, message, key, self.state.bot.id)
+        return 204, None
+
+    async def remove_own_reaction(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        key, _ = self._emoji(call)
+        await self.unreact(channel, message, key, self.state.bot.id)
+        return 204, None
+
+    async def remove_reaction(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
+        key, _ = self._emoji(call)
+        await self.unreact(channel, message, key, call.id("user_id", "User", 10013))
+        return 204, None
+
+    async def get_reactions(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        key, _ = self._emoji(call)
+        users = [
+            self.state.users[u].payload() for u in message.reactions.get(key, []) if u in self.state.users
+        ]
+        return 200, users
+
+    async def clear_emoji_reactions(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
+        key, emoji = self._emoji(call)
+        message.reactions.pop(key, None)
+        message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
+        data = {"channel_id": str(channel.id), "message_id": str(message.id), "emoji": emoji}
+        if channel.guild_id is not None:
+            data["guild_id"] = str(channel.guild_id)
+        await self.emu.gateway.dispatch(
+            "MESSAGE_REACTION_REMOVE_EMOJI",
+            data,
+            guild_id=channel.guild_id,
+            intent=INTENT_GUILD_MESSAGE_REACTIONS,
+        )
+        return 204, None
+
+    async def clear_reactions(self, call: Call) -> tuple[int, Any]:
+        channel = self._channel(call)
+        message = self._message(channel, call)
+        self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
+        message.reactions.clear()
+        message.payload["reactions"] = []
+        data = {"channel_id": str(channel.id), "message_id": str(message.id)}
+        if channel.guild_id is not None:
+            data["guild_id"] = str(channel.guild_id)
+        await self.emu.gateway.dispatch(
+            "MESSAGE_REACTION_REMOVE_ALL",
+            data,
+            guild_id=channel.guild_id,
+            intent=INTENT_GUILD_MESSAGE_REACTIONS,
+        )
+        return 204, None
+

@@ -1,0 +1,103 @@
+"""The seed's ``TestEnvironment``, made real: the same dict shape (``bot``, ``guild``, ``channel``,
+``user``; ids 123456789, 987654321, 555666777) but real discord.py objects from a bot logged in to
+the emulator, so a cog author tests a command the way users will use it.
+
+    async with setup_test_environment() as env:
+        env["bot"].add_command(my_command)
+        msg = await env["emulator"].send_message(env["channel"].id, env["user"].id, "!my_command")
+        reply = await env["emulator"].wait_for_reply(env["channel"].id, after=msg)
+
+or, keeping the seed's method: ``env = await TestEnvironment().setup_test_environment()`` ...
+``await TestEnvironment.teardown()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from comet.discord_endpoints import current_endpoints, point_discord_at
+
+from .client import fast_ready, start_client, stop_client
+from .server import Emulator
+from .state import DEMO
+
+
+class TestEnvironment:
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        bot: commands.Bot | None = None,
+        *,
+        emulator: Emulator | None = None,
+        intents: discord.Intents | None = None,
+        command_prefix: str = "!",
+        user_id: int = DEMO.member_ids[0],
+    ) -> None:
+        if intents is None:
+            intents = discord.Intents.default()
+            intents.message_content = True
+            intents.members = True
+        self.bot: commands.Bot = bot or commands.Bot(command_prefix=command_prefix, intents=intents)
+        self.emulator = emulator
+        self.user_id = user_id
+        self._own_emulator = emulator is None
+        self._task: asyncio.Task[None] | None = None
+        self._previous_endpoints: tuple[str, str] | None = None
+
+    async def setup_test_environment(self) -> dict[str, Any]:
+        """Start the emulator (unless given) and log the bot in; the seed's dict, with real objects."""
+        if self.emulator is None:
+            self.emulator = await Emulator().start()
+        self._previous_endpoints = current_endpoints()
+        point_discord_at(self.emulator.api_base, self.emulator.gateway_url)
+        fast_ready(self.bot)
+        self._task = await start_client(self.bot, self.emulator)
+        guild = self.bot.get_guild(DEMO.guild_id)
+        if guild is None:
+            raise RuntimeError("the demo guild did not arrive (is the emulator seeded?)")
+        channel = guild.get_channel(DEMO.general_channel_id)
+        user = guild.get_member(self.user_id)
+        if user is None:
+            user = await guild.fetch_member(self.user_id)
+        return {
+            "bot": self.bot,
+            "guild": guild,
+            "channel": channel,
+            "user": user,
+            "emulator": self.emulator,
+        }
+
+    async def teardown(self) -> None:
+        await stop_client(self.bot, self._task)
+        self._task = None
+        if self._own_emulator and self.emulator is not None:
+            await self.emulator.stop()
+            self.emulator = None
+        if self._previous_endpoints is not None:
+            point_discord_at(*self._previous_endpoints)
+            self._previous_endpoints = None
+
+    async def __aenter__(self) -> dict[str, Any]:
+        try:
+            return await self.setup_test_environment()
+        except BaseException:
+            await self.teardown()
+            raise
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.teardown()
+
+
+def setup_test_environment(
+    bot: commands.Bot | None = None, *, emulator: Emulator | None = None, **kwargs: Any
+) -> TestEnvironment:
+    """``async with setup_test_environment() as env:`` -> {"bot", "guild", "channel", "user", "emulator"}."""
+    return TestEnvironment(bot, emulator=emulator, **kwargs)

@@ -1,0 +1,220 @@
+"""Start and stop the whole bot process: registry → Telemetry → Store → MetricsServer → bot.
+
+Order matters: the metrics server starts before the bot logs in, so a port already in use stops
+start-up with a clear error (never a silent move to another port) before anything talks to Discord;
+the loop-lag monitor starts on the running loop. SIGINT and SIGTERM close the bot, the server and the
+database in reverse order, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+from prometheus_client import CollectorRegistry
+
+from comet.bot import CometBot
+from comet.config import Settings
+from comet.discord_endpoints import point_discord_at
+from comet.telemetry import Telemetry
+from instrumentation.logging import setup_debug_logging
+from instrumentation.metrics import default_registry
+from instrumentation.server import MetricsServer, PortInUseError
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message says why and what to change. ``exit_code`` for the CLI."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class Runtime:
+    """Everything one bot process runs, started by :func:`start_runtime`."""
+
+    settings: Settings
+    telemetry: Telemetry
+    bot: CometBot
+    server: MetricsServer
+    store: Any = None
+    bot_task: asyncio.Task[None] | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def endpoints(self) -> dict[str, str]:
+        base = self.server.url
+        return {"metrics": f"{base}/metrics", "healthz": f"{base}/healthz", "readyz": f"{base}/readyz"}
+
+    def start_bot(self, token: str) -> asyncio.Task[None]:
+        """Log in and connect in a task (reconnects are discord.py's job)."""
+        self.bot_task = asyncio.get_running_loop().create_task(self.bot.start(token), name="comet-bot")
+        return self.bot_task
+
+    async def close(self) -> None:
+        """Close in reverse start order; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await self.bot.close()
+        if self.bot_task is not None and not self.bot_task.done():
+            self.bot_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.bot_task
+        await self.telemetry.loop_monitor.stop()
+        await self.server.stop()
+        if self.store is not None:
+            try:
+                await self.store.close()
+            except Exception:
+                log.exception("Closing the database failed")
+
+
+def setup_logging(settings: Settings, telemetry: Telemetry) -> None:
+    setup_debug_logging(
+        settings.log_path,
+        console_level=settings.log_level,
+        scrubber=telemetry.scrubber,
+        metrics=telemetry.metrics,
+    )
+
+
+async def open_store(settings: Settings, registry: CollectorRegistry) -> Any:
+    """The SQLite store, or None when this build has no storage module."""
+    try:
+        from comet.storage import Store
+    except ImportError:
+        log.info("comet.storage is not available; community features run without a database")
+        return None
+    try:
+        return await Store.open(settings.database_path, registry=registry)
+    except Exception as exc:
+        raise StartupError(
+            f"COMET_DATABASE_PATH: cannot open the database at {settings.database_path}: {exc}"
+        ) from exc
+
+
+async def start_runtime(
+    settings: Settings,
+    *,
+    registry: CollectorRegistry | None = None,
+    configure_logging: bool = True,
+) -> Runtime:
+    """Build and start everything except the Discord connection (see :meth:`Runtime.start_bot`)."""
+    point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
+    registry = registry if registry is not None else default_registry()
+    telemetry = Telemetry.create(registry, settings)
+    if configure_logging:
+        setup_logging(settings, telemetry)
+    store = await open_store(settings, registry)
+    try:
+        bot = CometBot(settings, telemetry, store)
+        server = MetricsServer(
+            registry,
+            host=settings.metrics_host,
+            port=settings.metrics_port,
+            readiness=bot.monitor.health_check,
+            basic_auth=settings.metrics_basic_auth,
+        )
+        try:
+            await server.start()
+        except PortInUseError as exc:
+            raise StartupError(
+                f"{exc}. Set COMET_METRICS_PORT to a free port (each shard process needs its own)."
+            ) from exc
+        except OSError as exc:
+            raise StartupError(
+                f"COMET_METRICS_HOST/COMET_METRICS_PORT: cannot listen on "
+                f"{settings.metrics_host}:{settings.metrics_port}: {exc.strerror or exc}"
+            ) from exc
+    except BaseException:
+        if store is not None:
+            await store.close()
+        raise
+    telemetry.loop_monitor.start()
+    return Runtime(settings=settings, telemetry=telemetry, bot=bot, server=server, store=store)
+
+
+def install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or not supported
+            pass
+
+    def remove() -> None:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+    return remove
+
+
+async def wait_until_stopped(
+    runtime: Runtime, stop: asyncio.Event, *others: Awaitable[Any]
+) -> BaseException | None:
+    """Wait for a signal (``stop``), the bot task ending, or any of ``others``; return the bot's error."""
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+    if runtime.bot_task is not None:
+        waiters.append(runtime.bot_task)
+    waiters.extend(asyncio.ensure_future(o) for o in others)
+    done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        if waiter is not runtime.bot_task and not waiter.done():
+            waiter.cancel()
+    for finished in done:
+        if finished.cancelled():
+            continue
+        error = finished.exception()
+        if error is not None:
+            return error
+    return None
+
+
+def explain_bot_error(error: BaseException) -> str:
+    if isinstance(error, discord.LoginFailure):
+        return "COMET_TOKEN: Discord refused the token (LoginFailure); check the bot token."
+    if isinstance(error, discord.PrivilegedIntentsRequired):
+        return (
+            "Discord refused the privileged intents: enable MESSAGE CONTENT and SERVER MEMBERS "
+            "for the bot in the Developer Portal."
+        )
+    if isinstance(error, discord.GatewayNotFound | OSError):
+        return (
+            f"Cannot reach Discord ({type(error).__name__}); check COMET_DISCORD_API_BASE / "
+            "COMET_DISCORD_GATEWAY_URL and the network."
+        )
+    return f"The bot stopped: {type(error).__name__}: {error}"
+
+
+async def serve(settings: Settings, *, announce: Callable[[str], None] = print) -> int:
+    """``comet run`` with a token: run until SIGINT/SIGTERM; the exit code."""
+    if not settings.token:
+        raise StartupError("COMET_TOKEN: expected a bot token for `comet run` against Discord", exit_code=2)
+    runtime = await start_runtime(settings)
+    stop = asyncio.Event()
+    remove_handlers = install_signal_handlers(stop)
+    try:
+        for name, url in runtime.endpoints().items():
+            announce(f"{name:>8}: {url}")
+        runtime.start_bot(settings.token)
+        error = await wait_until_stopped(runtime, stop)
+    finally:
+        remove_handlers()
+        await runtime.close()
+    if error is not None:
+        log.error("%s", explain_bot_error(error))
+        announce(explain_bot_error(error))
+        return 1
+    return 0

@@ -1,0 +1,406 @@
+"""Render the ops configs: fill the ``${PLACEHOLDERS}`` of the one source of each config.
+
+Prometheus 2.42 and Alertmanager 0.25 do not expand environment variables, so the repository holds
+one source per config (``prometheus.yml``, ``alerting/alertmanager.yml``, ``alerting/rules/*.yml``)
+and this step writes a self-contained directory that the programs read::
+
+    OUT/prometheus.yml      scrape targets, intervals, Alertmanager address filled in
+    OUT/rules/*.yml         the rule files (copied; ``--max-alert-for`` shortens ``for`` for tests)
+    OUT/targets/shards.yml  file_sd targets given with --shard-target (if any)
+    OUT/alertmanager.yml    webhook URLs and grouping intervals filled in
+
+docker compose (its ``render`` service), ``make stack`` and the tests all call it, so what the tests
+prove is what users run. Run ``python -m comet.ops.render --help`` for the options.
+
+Placeholders are whole YAML scalars (``targets: ${BOT_TARGETS}`` becomes a list) or parts of a
+string. An optional integration URL that is not given removes the integration that uses it (its
+receiver then drops alerts instead of failing to deliver them); any other missing or unknown
+placeholder is an error, so a typo cannot reach a running Prometheus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
+DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
+HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
+
+#: Placeholders that may stay unset: the integration using them is then left out.
+OPTIONAL = frozenset({"DISCORD_WEBHOOK_URL", "WEBHOOK_URL"})
+
+#: Environment variables read when the URL options are not given (keeps secrets out of argv / ps).
+DISCORD_URL_ENV = "COMET_ALERT_DISCORD_WEBHOOK_URL"
+WEBHOOK_URL_ENV = "COMET_ALERT_WEBHOOK_URL"
+
+PROMETHEUS_SOURCE = "prometheus.yml"
+ALERTMANAGER_SOURCE = "alerting/alertmanager.yml"
+RULES_SOURCE = "alerting/rules"
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_UNITS_MS["y"] = 365 * _UNITS_MS["d"]
+
+
+class RenderError(ValueError):
+    """A source or an option that cannot be rendered; the message says which and why."""
+
+
+class _Drop:
+    """Marks a YAML node to remove: it used an optional placeholder that has no value."""
+
+
+DROP = _Drop()
+
+
+def default_source_dir() -> Path:
+    """The repository checkout this module lives in, else the working directory (an installed image)."""
+    repo = Path(__file__).resolve().parents[2]
+    return repo if (repo / PROMETHEUS_SOURCE).is_file() else Path.cwd()
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything a rendering may vary. Defaults are the docker compose network's names."""
+
+    bot_targets: tuple[str, ...] = ("bot:9108",)
+    shard_targets: tuple[str, ...] = ()
+    shard_target_files: tuple[str, ...] = ("targets/*.yml",)
+    prometheus_targets: tuple[str, ...] = ("localhost:9090",)
+    alertmanagers: tuple[str, ...] = ("alertmanager:9093",)
+    discord_webhook_url: str | None = None
+    webhook_url: str | None = None
+    scrape_interval: str = "15s"
+    evaluation_interval: str = "15s"
+    group_wait: str = "30s"
+    group_interval: str = "5m"
+    repeat_interval: str = "4h"
+    critical_group_wait: str = "10s"
+    critical_repeat_interval: str = "1h"
+    max_alert_for: str | None = None
+    shared_read: bool = False
+    source_dir: Path = field(default_factory=default_source_dir)
+
+    def values(self) -> dict[str, Any]:
+        """Placeholder name -> value, validated."""
+        for target in (*self.bot_targets, *self.shard_targets, *self.prometheus_targets, *self.alertmanagers):
+            if not HOST_PORT.match(target):
+                raise RenderError(f"target {target!r}: expected host:port")
+        durations = {
+            "SCRAPE_INTERVAL": self.scrape_interval,
+            "EVALUATION_INTERVAL": self.evaluation_interval,
+            "GROUP_WAIT": self.group_wait,
+            "GROUP_INTERVAL": self.group_interval,
+            "REPEAT_INTERVAL": self.repeat_interval,
+            "CRITICAL_GROUP_WAIT": self.critical_group_wait,
+            "CRITICAL_REPEAT_INTERVAL": self.critical_repeat_interval,
+        }
+        for name, value in durations.items():
+            parse_duration_ms(value, what=name.lower())
+        for name, url in (
+            ("discord webhook URL", self.discord_webhook_url),
+            ("webhook URL", self.webhook_url),
+        ):
+            if url is not None and not re.match(r"^https?://[^\s]+$", url):
+                raise RenderError(f"{name}: expected an http:// or https:// URL")
+        return {
+            **durations,
+            "BOT_TARGETS": list(self.bot_targets),
+            "SHARD_TARGET_FILES": list(self.shard_target_files),
+            "PROMETHEUS_TARGETS": list(self.prometheus_targets),
+            "ALERTMANAGER_TARGETS": list(self.alertmanagers),
+            "DISCORD_WEBHOOK_URL": self.discord_webhook_url,
+            "WEBHOOK_URL": self.webhook_url,
+        }
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Where a rendering wrote its files."""
+
+    out: Path
+    prometheus_config: Path
+    alertmanager_config: Path
+    rules_dir: Path
+    rule_files: tuple[Path, ...]
+    dropped: tuple[str, ...]  # integrations left out for want of a URL
+
+
+def parse_duration_ms(text: str, *, what: str = "duration") -> int:
+    """A Prometheus duration (``1m30s``, ``500ms``) in milliseconds."""
+    if not DURATION.match(text):
+        raise RenderError(f"{what}: expected a duration such as 30s, 5m or 1h30m, got {text!r}")
+    return sum(int(n) * _UNITS_MS[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text))
+
+
+def fill(node: Any, values: Mapping[str, Any], *, where: str = "") -> Any:
+    """``node`` (parsed YAML) with every placeholder replaced; ``DROP`` if it must be removed."""
+    if isinstance(node, str):
+        return _fill_string(node, values, where)
+    if isinstance(node, dict):
+        filled: dict[Any, Any] = {}
+        for key, value in node.items():
+            result = fill(value, values, where=f"{where}.{key}")
+            if result is DROP:
+                return DROP  # the mapping (an integration) needs a value nobody gave
+            filled[key] = result
+        # A receiver whose only integration was dropped keeps no empty list behind.
+        return {
+            k: v for k, v in filled.items() if not (isinstance(v, list) and not v and k.endswith("_configs"))
+        }
+    if isinstance(node, list):
+        items = [fill(item, values, where=f"{where}[{i}]") for i, item in enumerate(node)]
+        return [item for item in items if item is not DROP]
+    return node
+
+
+def _fill_string(text: str, values: Mapping[str, Any], where: str) -> Any:
+    whole = PLACEHOLDER.fullmatch(text.strip())
+    if whole:
+        name = whole.group(1)
+        value = _lookup(name, values, where)
+        return DROP if value is None else value
+
+    def replace(match: re.Match[str]) -> str:
+        value = _lookup(match.group(1), values, where)
+        if value is None or isinstance(value, list):
+            raise RenderError(f"{where}: ${{{match.group(1)}}} must be the whole value there")
+        return str(value)
+
+    return PLACEHOLDER.sub(replace, text)
+
+
+def _lookup(name: str, values: Mapping[str, Any], where: str) -> Any:
+    if name not in values:
+        raise RenderError(f"{where}: unknown placeholder ${{{name}}}")
+    value = values[name]
+    if value is None and name not in OPTIONAL:
+        raise RenderError(f"{where}: no value for ${{{name}}}")
+    return value
+
+
+def cap_alert_for(rules_doc: Any, max_for: str) -> Any:
+    """Shorten every alert's ``for`` to at most ``max_for`` (end-to-end tests; never in production)."""
+    limit = parse_duration_ms(max_for, what="max alert for")
+    for group in rules_doc.get("groups", []):
+        for rule in group.get("rules", []):
+            if "for" in rule and parse_duration_ms(str(rule["for"]), what="for") > limit:
+                rule["for"] = max_for
+    return rules_doc
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RenderError(f"{path}: source file missing") from exc
+    except yaml.YAMLError as exc:
+        raise RenderError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _header(source: str) -> str:
+    return f"# Rendered by comet.ops.render from {source}. Edit the source, not this file.\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """Readable output: no ``&id001`` anchors for repeated values, multi-line strings as ``|`` blocks."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def _dump(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def _write(path: Path, text: str, mode: int) -> None:
+    """Write atomically (a Prometheus reloading its config never reads half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def render(options: RenderOptions, out: Path) -> Rendered:
+    """Write the rendered configs of ``options.source_dir`` into ``out``; returns where."""
+    values = options.values()
+    source = options.source_dir
+    out.mkdir(parents=True, exist_ok=True)
+    public = 0o644
+    # The Alertmanager config holds the webhook URLs (secrets): private unless the readers run as
+    # other users (the compose containers), which --shared-read says.
+    private = 0o644 if options.shared_read else 0o600
+
+    prometheus_doc = fill(_load_yaml(source / PROMETHEUS_SOURCE), values, where="prometheus.yml")
+    prometheus_path = out / "prometheus.yml"
+    _write(prometheus_path, _header(PROMETHEUS_SOURCE) + _dump(prometheus_doc), public)
+
+    rules_dir = out / "rules"
+    if rules_dir.exists():
+        shutil.rmtree(rules_dir)  # a rule file removed from the source must not linger
+    rule_files = []
+    sources = sorted((source / RULES_SOURCE).glob("*.yml"))
+    if not sources:
+        raise RenderError(f"{source / RULES_SOURCE}: no rule files")
+    for rule_source in sources:
+        target = rules_dir / rule_source.name
+        if options.max_alert_for is None:
+            text = rule_source.read_text(encoding="utf-8")
+        else:
+            doc = cap_alert_for(_load_yaml(rule_source), options.max_alert_for)
+            text = _header(f"{RULES_SOURCE}/{rule_source.name} (for capped at {options.max_alert_for})")
+            text += _dump(doc)
+        _write(target, text, public)
+        rule_files.append(target)
+
+    # Always written (an empty list without --shard-target) so the default file_sd glob matches a file.
+    shards = [{"targets": list(options.shard_targets), "labels": {}}] if options.shard_targets else []
+    _write(out / "targets" / "shards.yml", _header("--shard-target options") + _dump(shards), public)
+
+    alertmanager_source = _load_yaml(source / ALERTMANAGER_SOURCE)
+    alertmanager_doc = fill(alertmanager_source, values, where="alertmanager.yml")
+    alertmanager_path = out / "alertmanager.yml"
+    _write(alertmanager_path, _header(ALERTMANAGER_SOURCE) + _dump(alertmanager_doc), private)
+
+    dropped = tuple(
+        f"{receiver['name']}: {kind}"
+        for receiver in alertmanager_source.get("receivers", [])
+        for kind in receiver
+        if kind.endswith("_configs") and kind not in _receiver_by_name(alertmanager_doc, receiver["name"])
+    )
+    return Rendered(out, prometheus_path, alertmanager_path, rules_dir, tuple(rule_files), dropped)
+
+
+def _receiver_by_name(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    for receiver in doc.get("receivers", []):
+        if receiver.get("name") == name:
+            return dict(receiver)
+    return {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = RenderOptions()
+    parser = argparse.ArgumentParser(
+        prog="python -m comet.ops.render",
+        description="Render prometheus.yml, the rule files and alertmanager.yml into one directory.",
+    )
+    parser.add_argument("--out", required=True, type=Path, help="directory to write (created if needed)")
+    parser.add_argument("--source-dir", type=Path, default=None, help="checkout holding the sources")
+    parser.add_argument(
+        "--bot-target",
+        action="append",
+        metavar="HOST:PORT",
+        help=f"bot /metrics (default {d.bot_targets[0]})",
+    )
+    parser.add_argument(
+        "--shard-target", action="append", metavar="HOST:PORT", help="a shard process, written to targets/"
+    )
+    parser.add_argument(
+        "--shard-target-files",
+        action="append",
+        metavar="GLOB",
+        help=f"file_sd files, relative to the rendered config (default {d.shard_target_files[0]})",
+    )
+    parser.add_argument(
+        "--prometheus",
+        metavar="HOST:PORT",
+        help=f"Prometheus' own address (default {d.prometheus_targets[0]})",
+    )
+    parser.add_argument(
+        "--alertmanager", action="append", metavar="HOST:PORT", help=f"default {d.alertmanagers[0]}"
+    )
+    parser.add_argument(
+        "--discord-webhook-url", help=f"ops channel webhook (default ${DISCORD_URL_ENV}; none: no Discord)"
+    )
+    parser.add_argument("--webhook-url", help=f"generic webhook (default ${WEBHOOK_URL_ENV}; none: left out)")
+    parser.add_argument("--scrape-interval", default=d.scrape_interval)
+    parser.add_argument("--evaluation-interval", default=d.evaluation_interval)
+    parser.add_argument("--group-wait", default=d.group_wait)
+    parser.add_argument("--group-interval", default=d.group_interval)
+    parser.add_argument("--repeat-interval", default=d.repeat_interval)
+    parser.add_argument("--critical-group-wait", default=d.critical_group_wait)
+    parser.add_argument("--critical-repeat-interval", default=d.critical_repeat_interval)
+    parser.add_argument(
+        "--max-alert-for",
+        metavar="DURATION",
+        help="cap every alert's `for` (tests only; never in production)",
+    )
+    parser.add_argument(
+        "--shared-read",
+        action="store_true",
+        help="make alertmanager.yml world-readable (containers reading it run as another user)",
+    )
+    return parser
+
+
+def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> RenderOptions:
+    d = RenderOptions()
+
+    def url(value: str | None, env: str) -> str | None:
+        chosen = value if value is not None else environ.get(env)
+        return chosen or None  # an empty string (compose's ${VAR:-}) means "not configured"
+
+    return RenderOptions(
+        bot_targets=tuple(args.bot_target or d.bot_targets),
+        shard_targets=tuple(args.shard_target or ()),
+        shard_target_files=tuple(args.shard_target_files or d.shard_target_files),
+        prometheus_targets=(args.prometheus,) if args.prometheus else d.prometheus_targets,
+        alertmanagers=tuple(args.alertmanager or d.alertmanagers),
+        discord_webhook_url=url(args.discord_webhook_url, DISCORD_URL_ENV),
+        webhook_url=url(args.webhook_url, WEBHOOK_URL_ENV),
+        scrape_interval=args.scrape_interval,
+        evaluation_interval=args.evaluation_interval,
+        group_wait=args.group_wait,
+        group_interval=args.group_interval,
+        repeat_interval=args.repeat_interval,
+        critical_group_wait=args.critical_group_wait,
+        critical_repeat_interval=args.critical_repeat_interval,
+        max_alert_for=args.max_alert_for,
+        shared_read=args.shared_read,
+        source_dir=args.source_dir or default_source_dir(),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        rendered = render(options_from_args(args), args.out)
+    except RenderError as exc:
+        print(f"render: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"rendered {rendered.prometheus_config}, {len(rendered.rule_files)} rule files, "
+        f"{rendered.alertmanager_config}"
+    )
+    for dropped in rendered.dropped:
+        # Never print the URLs themselves: they are secrets.
+        print(f"note: no URL given, left out {dropped}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,337 @@
+"""Hot reload of extensions and plain helper modules (the seed's ``HotReloader``).
+
+Extensions go through discord.py's ``reload_extension``, which is atomic: when the new code fails
+to import or its ``setup`` raises, the old extension stays loaded. Plain helper modules the owner
+names are reloaded with ``importlib.reload`` in dependency order (a module before the modules that
+import it), and then the loaded extensions that use them are reloaded so they pick the new code up.
+
+Modules that hold state for the whole process are refused: ``instrumentation.*`` (metric objects
+registered once on the launcher's registry), the bot class, the settings, the telemetry bundle, the
+HTTP scrubber, the emulator, storage, i18n and this module. Only the project's own ``comet.*``
+modules are reloaded; reloading the standard library or discord.py in a live process is not safe.
+
+In debug mode an optional watcher polls the files of loaded extensions and watched modules and
+reloads what changed (the seed's ``watch_module``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import graphlib
+import importlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Literal
+
+from discord.ext import commands
+
+__all__ = ["PROTECTED_MODULES", "HotReloader", "ReloadResult", "is_protected", "is_reloadable_module"]
+
+log = logging.getLogger(__name__)
+
+Operation = Literal["load", "reload", "unload"]
+
+#: Modules (and their submodules) whose state lives as long as the process.
+PROTECTED_MODULES: tuple[str, ...] = (
+    "instrumentation",
+    "comet",  # the package itself (not its submodules: see is_protected)
+    "comet.bot",
+    "comet.config",
+    "comet.telemetry",
+    "comet.secure_http",
+    "comet.reloader",
+    "comet.emulator",
+    "comet.storage",
+    "comet.i18n",
+    "comet.cli",
+    "comet.__main__",
+    "comet.discord_endpoints",
+)
+
+#: Packages whose plain modules may be reloaded.
+RELOADABLE_ROOTS: tuple[str, ...] = ("comet",)
+
+#: Extensions that cannot be unloaded from Discord (the owner would lose the way back).
+UNUNLOADABLE = frozenset({"comet.cogs.reload"})
+
+_SEED_MESSAGES = {
+    "reload.module_done": "モジュール {module} をリロードしました",
+    "reload.module_error": "リロードエラー: {error}",
+    "reload.module_refused": "{module} はプロセス全体の状態を持つためリロードできません",
+    "reload.module_missing": "モジュール {module} は読み込まれていません",
+}
+
+
+def is_protected(module_name: str) -> bool:
+    """True for modules hot reload must never touch (see ``PROTECTED_MODULES``)."""
+    if module_name == "comet":
+        return True
+    return any(module_name == p or module_name.startswith(p + ".") for p in PROTECTED_MODULES if p != "comet")
+
+
+def is_reloadable_module(module_name: str, roots: Iterable[str] = RELOADABLE_ROOTS) -> bool:
+    """A plain module the owner may reload: one of the project's own, not a protected one."""
+    in_project = any(module_name == r or module_name.startswith(r + ".") for r in roots)
+    return in_project and not is_protected(module_name)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What happened to one extension or module."""
+
+    name: str
+    operation: Operation | Literal["module"]
+    ok: bool
+    message: str
+    error: str | None = None
+
+
+def _error_text(exc: BaseException) -> str:
+    """The error and, for extension failures, the exception that caused it."""
+    text = f"{type(exc).__name__}: {exc}"
+    cause = exc.__cause__ or getattr(exc, "original", None)
+    if cause is not None and str(cause) not in text:
+        text += f" ({type(cause).__name__}: {cause})"
+    return text
+
+
+def _dependencies(module: ModuleType, candidates: set[str]) -> set[str]:
+    """The names in ``candidates`` that ``module`` uses (imports it or objects defined in it)."""
+    found: set[str] = set()
+    for value in list(vars(module).values()):
+        name = value.__name__ if isinstance(value, ModuleType) else getattr(value, "__module__", None)
+        if not isinstance(name, str):
+            continue
+        if name in candidates and name != module.__name__:
+            found.add(name)
+    return found
+
+
+class HotReloader:
+    """The seed's hot reloader, on discord.py's atomic extension reload."""
+
+    def __init__(self, bot: commands.Bot, *, reloadable_roots: Iterable[str] = RELOADABLE_ROOTS) -> None:
+        self.bot = bot
+        self.reloadable_roots = tuple(reloadable_roots)
+        self.watched_modules: set[str] = set()
+        self._watch_task: asyncio.Task[None] | None = None
+        self.watch_interval = 1.0
+        #: Set once the watcher has taken its first snapshot (changes after it are seen).
+        self.watch_ready = asyncio.Event()
+
+    # -- messages and metrics ------------------------------------------------------------------
+
+    def _t(self, key: str, **kwargs: Any) -> str:
+        i18n = getattr(self.bot, "i18n", None)
+        if i18n is not None:
+            return str(i18n.t(key, **kwargs))
+        return _SEED_MESSAGES.get(key, key).format(**kwargs)
+
+    def _count(self, operation: Operation, ok: bool) -> None:
+        telemetry = getattr(self.bot, "telemetry", None)
+        if telemetry is None:
+            return
+        telemetry.metrics.extension_reloads.labels(operation, "success" if ok else "error").inc()
+
+    def _refresh_command_labels(self) -> None:
+        """New commands become metric labels (names only accumulate, so no series is lost)."""
+        refresh = getattr(self.bot, "refresh_command_labels", None)
+        if callable(refresh):
+            refresh()
+            return
+        telemetry = getattr(self.bot, "telemetry", None)
+        if telemetry is not None:
+            telemetry.metrics.register_commands(c.qualified_name for c in self.bot.walk_commands())
+
+    # -- the seed's API ------------------------------------------------------------------------
+
+    def watch_module(self, module_name: str) -> None:
+        """Watch a module's file (reloaded by the watcher when it changes; debug mode only)."""
+        self.watched_modules.add(module_name)
+
+    async def reload_module(self, module_name: str) -> str:
+        """Reload one module and say how it went (the seed's messages)."""
+        results = await self.reload_modules([module_name])
+        return results[0].message
+
+    # -- modules -------------------------------------------------------------------------------
+
+    def resolve_extension(self, name: str) -> str:
+        """``debug`` -> ``comet.cogs.debug`` when that is what the owner meant."""
+        if name in self.bot.extensions or "." in name:
+            return name
+        return f"comet.cogs.{name}"
+
+    async def reload_modules(self, names: Iterable[str]) -> list[ReloadResult]:
+        """Reload plain modules (dependencies first), then the loaded extensions that use them."""
+        results: list[ReloadResult] = []
+        plain: list[str] = []
+        extensions: list[str] = []
+        for name in dict.fromkeys(names):
+            if name in self.bot.extensions:
+                extensions.append(name)
+            elif name not in sys.modules:
+                results.append(
+                    ReloadResult(
+                        name, "module", False, self._t("reload.module_missing", module=name), "missing"
+                    )
+                )
+            elif not is_reloadable_module(name, self.reloadable_roots):
+                results.append(
+                    ReloadResult(
+                        name, "module", False, self._t("reload.module_refused", module=name), "refused"
+                    )
+                )
+            else:
+                plain.append(name)
+
+        reloaded: set[str] = set()
+        for name in self._dependency_order(plain):
+            try:
+                importlib.reload(sys.modules[name])
+            except Exception as exc:
+                log.warning("reload of module %s failed: %s", name, type(exc).__name__)
+                text = _error_text(exc)
+                results.append(
+                    ReloadResult(name, "module", False, self._t("reload.module_error", error=text), text)
+                )
+            else:
+                reloaded.add(name)
+                results.append(ReloadResult(name, "module", True, self._t("reload.module_done", module=name)))
+
+        for name in self._dependants(reloaded):
+            if name not in extensions:
+                extensions.append(name)
+        for name in extensions:
+            results.append(await self.extension("reload", name))
+        return results
+
+    def _dependency_order(self, names: list[str]) -> list[str]:
+        candidates = set(names)
+        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+        for name in names:
+            sorter.add(name, *_dependencies(sys.modules[name], candidates))
+        try:
+            return list(sorter.static_order())
+        except graphlib.CycleError:
+            return names
+
+    def _dependants(self, modules: set[str]) -> list[str]:
+        """Loaded extensions that use any of ``modules``."""
+        if not modules:
+            return []
+        found = []
+        for name in list(self.bot.extensions):
+            module = sys.modules.get(name)
+            if module is not None and _dependencies(module, modules):
+                found.append(name)
+        return found
+
+    # -- extensions ----------------------------------------------------------------------------
+
+    async def extension(self, operation: Operation, name: str) -> ReloadResult:
+        """Load, reload or unload one extension; counted in comet_extension_reloads_total."""
+        name = self.resolve_extension(name)
+        if operation == "unload" and name in UNUNLOADABLE:
+            return ReloadResult(
+                name, operation, False, self._t("reload.refused_unload", extension=name), "refused"
+            )
+        if is_protected(name):
+            return ReloadResult(
+                name, operation, False, self._t("reload.module_refused", module=name), "refused"
+            )
+        action = {
+            "load": self.bot.load_extension,
+            "reload": self.bot.reload_extension,
+            "unload": self.bot.unload_extension,
+        }[operation]
+        started = time.perf_counter()
+        try:
+            await action(name)
+        except Exception as exc:
+            self._count(operation, False)
+            text = _error_text(exc)
+            log.warning("%s of extension %s failed: %s", operation, name, type(exc).__name__)
+            return ReloadResult(
+                name, operation, False, self._t(f"reload.{operation}_error", extension=name, error=text), text
+            )
+        self._count(operation, True)
+        self._refresh_command_labels()
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        log.info("%s of extension %s done in %.1f ms", operation, name, elapsed_ms)
+        return ReloadResult(
+            name, operation, True, self._t(f"reload.{operation}_done", extension=name, ms=f"{elapsed_ms:.0f}")
+        )
+
+    # -- file watcher (debug mode only) --------------------------------------------------------
+
+    @property
+    def watching(self) -> bool:
+        return self._watch_task is not None and not self._watch_task.done()
+
+    def start_watching(self, interval: float | None = None) -> bool:
+        """Start the polling watcher; False (and nothing started) unless debug mode is on."""
+        if not getattr(self.bot, "debug_mode", False):
+            return False
+        if interval is not None:
+            self.watch_interval = interval
+        if not self.watching:
+            self.watch_ready.clear()
+            self._watch_task = asyncio.get_running_loop().create_task(
+                self._watch_loop(), name="comet-reload-watcher"
+            )
+        return True
+
+    async def stop_watching(self) -> None:
+        task, self._watch_task = self._watch_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _watched_files(self) -> dict[str, int]:
+        """Module name -> newest mtime (ns) among its file and its submodules' files."""
+        names = [*self.bot.extensions, *self.watched_modules]
+        mtimes: dict[str, int] = {}
+        modules = list(sys.modules.items())
+        for name in names:
+            newest = -1
+            for mod_name, module in modules:
+                if mod_name != name and not mod_name.startswith(name + "."):
+                    continue
+                path = getattr(module, "__file__", None)
+                if not path:
+                    continue
+                with contextlib.suppress(OSError):
+                    newest = max(newest, os.stat(path).st_mtime_ns)
+            if newest >= 0:
+                mtimes[name] = newest
+        return mtimes
+
+    async def check_files(self, previous: dict[str, int]) -> tuple[dict[str, int], list[ReloadResult]]:
+        """Reload what changed since ``previous``; returns the new snapshot and the results."""
+        current = self._watched_files()
+        changed = [n for n, mtime in current.items() if n in previous and previous[n] != mtime]
+        results: list[ReloadResult] = []
+        if changed:
+            log.info("watcher: %d changed module(s): %s", len(changed), ", ".join(changed))
+            results = await self.reload_modules(changed)
+            current = self._watched_files()  # a reload may have imported new submodules
+        return current, results
+
+    async def _watch_loop(self) -> None:
+        snapshot = self._watched_files()
+        self.watch_ready.set()
+        while getattr(self.bot, "debug_mode", False):
+            await asyncio.sleep(self.watch_interval)  # polling interval, not a wait for a condition
+            try:
+                snapshot, _ = await self.check_files(snapshot)
+            except Exception:
+                log.exception("watcher: check failed")
+        log.info("watcher stopped: debug mode is off")

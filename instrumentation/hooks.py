@@ -1,0 +1,573 @@
+"""Time and count every command and gateway event of a discord.py bot through its own hooks.
+
+Nothing is decorated by hand and no command callback is wrapped (discord.py resolves slash-command
+annotations from the callback's module globals; a wrapper defined here would break them). Instead:
+
+Prefix commands (plain and hybrid)
+    The clock starts in a global *check-once* (``bot.add_check(..., call_once=True)``), which
+    ``Bot.invoke`` runs synchronously right after dispatching ``command`` and before checks, cooldowns
+    and argument parsing, so failures there are timed too. It stops when ``on_command_completion`` or
+    ``on_command_error`` arrives.
+Slash commands (app commands, and hybrids used as slash)
+    A slash command has no before-invoke hook, so the clock starts when the interaction reaches the
+    tree: ``CommandTree.interaction_check`` is the first thing ``CommandTree._call`` awaits (it runs
+    even for unknown commands). It stops at ``on_app_command_completion`` or in the tree's ``on_error``.
+    A hybrid used as a slash command fires ``command_completion`` *and* ``app_command_completion``;
+    the first recording marks ``interaction.extras`` so it counts once, as ``kind="slash"``.
+
+Instrumentation fails open: every hook body catches its exceptions, logs them and counts them in
+``comet_instrumentation_errors_total{hook}``; a command never sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, Protocol
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from instrumentation.metrics import UNKNOWN, Metrics, error_label, gateway_event_label
+
+log = logging.getLogger(__name__)
+
+_START = "_comet_started_at"  # attribute on a prefix Context / key in Interaction.extras
+_RECORDED = "_comet_recorded"  # key in Interaction.extras: this invocation is already counted
+
+PREFIX = "prefix"
+SLASH = "slash"
+
+Context = commands.Context[Any]
+Interaction = discord.Interaction[Any]
+AnyBot = commands.Bot | commands.AutoShardedBot
+
+
+class ResponseTimeSink(Protocol):
+    """What the hooks need of a ``ResponseTimeMonitor``."""
+
+    def record_response_time(self, response_time: float) -> None: ...
+
+
+# -- classifying failures ----------------------------------------------------------------------------
+
+_WRAPPERS: tuple[type[BaseException], ...] = (
+    commands.CommandInvokeError,
+    commands.HybridCommandError,
+    app_commands.CommandInvokeError,
+)
+
+
+def unwrap_error(error: BaseException) -> BaseException:
+    """The exception behind discord.py's invoke wrappers (CommandInvokeError, HybridCommandError, ...)."""
+    for _ in range(8):  # wrappers nest at most a few levels; the bound guards against cycles
+        if not isinstance(error, _WRAPPERS):
+            break
+        original = getattr(error, "original", None)
+        if not isinstance(original, BaseException):
+            break
+        error = original
+    return error
+
+
+def outcome_of(error: BaseException) -> str:
+    """The ``outcome`` label of a failed invocation (the error already unwrapped)."""
+    if isinstance(error, commands.CommandNotFound | app_commands.CommandNotFound):
+        return "not_found"
+    if isinstance(
+        error, commands.CommandOnCooldown | app_commands.CommandOnCooldown | commands.MaxConcurrencyReached
+    ):
+        return "cooldown"
+    if isinstance(error, commands.CheckFailure | app_commands.CheckFailure | commands.DisabledCommand):
+        return "check_failed"
+    if isinstance(error, commands.UserInputError | commands.ConversionError | app_commands.TransformerError):
+        return "bad_argument"
+    return "error"
+
+
+# -- shared plumbing -----------------------------------------------------------------------------------
+
+
+class _FailOpen:
+    """Counts and logs exceptions raised inside hooks instead of letting them reach the bot."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._children: dict[str, Any] = {}
+
+    def __call__(self, hook: str) -> None:
+        log.exception("instrumentation hook %s failed (the command goes on)", hook)
+        try:
+            child = self._children.get(hook)
+            if child is None:
+                child = self._children[hook] = self._metrics.instrumentation_errors.labels(hook)
+            child.inc()
+        except Exception:  # the counter itself must never take the bot down either
+            log.exception("could not count the failure of hook %s", hook)
+
+
+class _CommandSeries:
+    """Cached label children of one (command, kind): no ``.labels()`` lookup on the hot path."""
+
+    __slots__ = ("duration", "outcomes")
+
+    def __init__(self, metrics: Metrics, command: str, kind: str) -> None:
+        self.duration = metrics.command_duration.labels(command, kind)
+        self.outcomes: dict[str, Any] = {}
+
+
+# -- commands --------------------------------------------------------------------------------------------
+
+
+class CommandInstrumentation:
+    """Times and counts every prefix, hybrid and slash command of ``bot`` exactly once."""
+
+    def __init__(
+        self,
+        bot: AnyBot,
+        metrics: Metrics,
+        response_times: ResponseTimeSink | None = None,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.bot = bot
+        self.metrics = metrics
+        self.response_times = response_times
+        self._clock = clock
+        self._fail = _FailOpen(metrics)
+        self._series: dict[tuple[str, str], _CommandSeries] = {}
+        self._error_children: dict[tuple[str, str], Any] = {}
+        self._installed = False
+        self._tree: app_commands.CommandTree[Any] | None = None
+        self._saved_tree_attrs: dict[str, Any] = {}
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
+
+    # install / uninstall ------------------------------------------------------------------------------
+
+    def install(self) -> None:
+        """Attach the hooks (idempotent). Call after the bot's own tree error handler is set."""
+        if self._installed:
+            return
+        bot = self.bot
+        bot.add_check(self._start_prefix_clock, call_once=True)
+        bot.add_listener(self._on_command_completion, "on_command_completion")
+        bot.add_listener(self._on_command_error, "on_command_error")
+        bot.add_listener(self._on_app_command_completion, "on_app_command_completion")
+        tree = bot.tree
+        self._tree = tree
+        # Shadow the tree's bound methods with instance attributes, remembering any that were set.
+        for name in ("interaction_check", "on_error"):
+            self._saved_tree_attrs[name] = tree.__dict__.get(name)
+        previous_check = tree.interaction_check
+        previous_on_error = tree.on_error
+
+        async def interaction_check(interaction: Interaction, /) -> bool:
+            self._start_slash_clock(interaction)
+            allowed = await previous_check(interaction)
+            if not allowed:
+                self._record_tree_refusal(interaction)
+            return allowed
+
+        async def on_error(interaction: Interaction, error: app_commands.AppCommandError, /) -> None:
+            self._record_app_error(interaction, error)
+            await previous_on_error(interaction, error)
+
+        tree.interaction_check = interaction_check  # type: ignore[method-assign]
+        tree.on_error = on_error  # type: ignore[method-assign]
+        self._installed = True
+        self.refresh_command_labels()
+
+    def uninstall(self) -> None:
+        """Detach every hook; the metrics keep their values."""
+        if not self._installed:
+            return
+        bot = self.bot
+        bot.remove_check(self._start_prefix_clock, call_once=True)
+        bot.remove_listener(self._on_command_completion, "on_command_completion")
+        bot.remove_listener(self._on_command_error, "on_command_error")
+        bot.remove_listener(self._on_app_command_completion, "on_app_command_completion")
+        tree = self._tree
+        if tree is not None:
+            for name, saved in self._saved_tree_attrs.items():
+                if saved is None:
+                    tree.__dict__.pop(name, None)
+                else:
+                    setattr(tree, name, saved)
+        self._saved_tree_attrs.clear()
+        self._tree = None
+        self._installed = False
+
+    def refresh_command_labels(self) -> list[str]:
+        """Register every command's qualified name (prefix, hybrid, slash) as a label value."""
+        names = sorted(command_names(self.bot))
+        try:
+            self.metrics.register_commands(names)
+        except Exception:
+            self._fail("register_commands")
+        return names
+
+    # clocks ------------------------------------------------------------------------------------------
+
+    def _start_prefix_clock(self, ctx: Context) -> bool:
+        # A global check-once: runs synchronously first thing in Bot.invoke; never refuses.
+        try:
+            setattr(ctx, _START, self._clock())
+        except Exception:
+            self._fail("prefix_start")
+        return True
+
+    def _start_slash_clock(self, interaction: Interaction) -> None:
+        try:
+            if interaction.type is discord.InteractionType.application_command:
+                interaction.extras[_START] = self._clock()
+        except Exception:
+            self._fail("slash_start")
+
+    # listeners ---------------------------------------------------------------------------------------
+
+    async def _on_command_completion(self, ctx: Context) -> None:
+        try:
+            self._record_context(ctx, "success", None)
+        except Exception:
+            self._fail("command_completion")
+
+    async def _on_command_error(self, ctx: Context, error: BaseException) -> None:
+        try:
+            original = unwrap_error(error)
+            self._record_context(ctx, outcome_of(original), original)
+        except Exception:
+            self._fail("command_error")
+
+    async def _on_app_command_completion(
+        self,
+        interaction: Interaction,
+        command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
+    ) -> None:
+        try:
+            self._record_interaction(interaction, command.qualified_name, "success", None)
+        except Exception:
+            self._fail("app_command_completion")
+
+    def _record_app_error(self, interaction: Interaction, error: BaseException) -> None:
+        try:
+            original = unwrap_error(error)
+            command = interaction.command
+            name = (
+                None
+                if command is None or isinstance(original, app_commands.CommandNotFound)
+                else (command.qualified_name)
+            )
+            self._record_interaction(interaction, name, outcome_of(original), original)
+        except Exception:
+            self._fail("app_command_error")
+
+    def _record_tree_refusal(self, interaction: Interaction) -> None:
+        # The tree's global interaction_check said no: the command never ran; count it as refused.
+        try:
+            if interaction.type is not discord.InteractionType.application_command:
+                return
+            command = interaction.command
+            name = command.qualified_name if command is not None else None
+            self._record_interaction(interaction, name, "check_failed", app_commands.CheckFailure())
+        except Exception:
+            self._fail("interaction_check")
+
+    # recording ---------------------------------------------------------------------------------------
+
+    def _record_context(self, ctx: Context, outcome: str, error: BaseException | None) -> None:
+        name = ctx.command.qualified_name if ctx.command is not None else None
+        interaction = ctx.interaction
+        if interaction is not None:  # a hybrid command used as a slash command
+            self._record_interaction(interaction, name, outcome, error)
+            return
+        started = getattr(ctx, _START, None)
+        if started is None:
+            # A check-once registered before ours refused, so ours never ran; count without a duration.
+            duration = 0.0
+        else:
+            duration = self._clock() - started
+        self.record(name, PREFIX, outcome, duration, error)
+
+    def _record_interaction(
+        self, interaction: Interaction, name: str | None, outcome: str, error: BaseException | None
+    ) -> None:
+        extras = interaction.extras
+        if extras.get(_RECORDED):
+            return
+        extras[_RECORDED] = True
+        started = extras.get(_START)
+        duration = 0.0 if started is None else self._clock() - started
+        self.record(name, SLASH, outcome, duration, error)
+
+    def record(
+        self, name: str | None, kind: str, outcome: str, duration: float, error: BaseException | None = None
+    ) -> None:
+        """Count one invocation. ``name`` comes from a command object (never from user text) or is None."""
+        label = self._label(name)
+        series = self._series.get((label, kind))
+        if series is None:
+            series = self._series[(label, kind)] = _CommandSeries(self.metrics, label, kind)
+        counter = series.outcomes.get(outcome)
+        if counter is None:
+            counter = series.outcomes[outcome] = self.metrics.commands.labels(label, kind, outcome)
+        if duration < 0 or not math.isfinite(duration):
+            duration = 0.0
+        series.duration.observe(duration)
+        counter.inc()
+        if error is not None:
+            key = (label, error_label(error))
+            child = self._error_children.get(key)
+            if child is None:
+                child = self._error_children[key] = self.metrics.command_errors.labels(*key)
+            child.inc()
+        if self.response_times is not None:
+            self.response_times.record_response_time(duration)
+
+    def _label(self, name: str | None) -> str:
+        if name is None:
+            return UNKNOWN
+        label = self.metrics.command_label(name)
+        if label == UNKNOWN and name != UNKNOWN:
+            # The name comes from a command object the bot holds (added after the last refresh), so it
+            # is bounded by the code, not by users: register it now instead of losing it to `unknown`.
+            self.metrics.register_commands([name])
+            label = name
+        return label
+
+
+def command_names(bot: AnyBot) -> set[str]:
+    """Qualified names of every prefix/hybrid command and every app command of ``bot``'s tree."""
+    names: set[str] = {command.qualified_name for command in bot.walk_commands()}
+    tree = bot.tree
+    guild_ids: list[discord.abc.Snowflake | None] = [None]
+    guild_ids.extend(discord.Object(gid) for gid in getattr(tree, "_guild_commands", {}))
+    for guild in guild_ids:
+        for app_command in tree.walk_commands(guild=guild):
+            names.add(app_command.qualified_name)
+        for menu in tree.get_commands(guild=guild, type=discord.AppCommandType.message):
+            names.add(menu.qualified_name)
+        for menu in tree.get_commands(guild=guild, type=discord.AppCommandType.user):
+            names.add(menu.qualified_name)
+    return names
+
+
+# -- gateway -----------------------------------------------------------------------------------------------
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """discord.py's latency is NaN before connecting and inf before the first heartbeat ACK."""
+    if value is None or not math.isfinite(value):
+        return None
+    return value
+
+
+class GatewayInstrumentation:
+    """Gateway events by type, latency and connection state per shard, ready, cache sizes."""
+
+    def __init__(self, bot: AnyBot, metrics: Metrics, *, latency_interval: float = 5.0) -> None:
+        if latency_interval <= 0:
+            raise ValueError("latency_interval must be > 0")
+        self.bot = bot
+        self.metrics = metrics
+        self.latency_interval = latency_interval
+        self._fail = _FailOpen(metrics)
+        self._event_children: dict[str, Any] = {}
+        self._shard_up: dict[int, bool] = {}
+        self._latency_task: asyncio.Task[None] | None = None
+        self._installed = False
+        self._sharded = isinstance(bot, discord.AutoShardedClient)
+        self._listeners: list[tuple[Callable[..., Coroutine[Any, Any, None]], str]] = []
+        self._last_sizes: dict[str, float] = {"guilds": 0.0, "users": 0.0, "channels": 0.0}
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
+
+    def install(self) -> None:
+        if self._installed:
+            return
+        self._listeners = [(self._on_socket_event_type, "on_socket_event_type")]
+        if self._sharded:
+            self._listeners += [
+                (self._on_shard_up, "on_shard_connect"),
+                (self._on_shard_up, "on_shard_ready"),
+                (self._on_shard_resumed, "on_shard_resumed"),
+                (self._on_shard_disconnect, "on_shard_disconnect"),
+            ]
+        else:
+            self._listeners += [
+                (self._on_connect, "on_connect"),
+                (self._on_connect, "on_ready"),
+                (self._on_resumed, "on_resumed"),
+                (self._on_disconnect, "on_disconnect"),
+            ]
+        for func, name in self._listeners:
+            self.bot.add_listener(func, name)
+        self.register_known_shards()
+        self.metrics.ready.set_function(self._safe("ready", self.ready_value))
+        self.metrics.bind_cache_sizes(
+            guilds=self._safe_size("guilds", lambda: len(self.bot.guilds)),
+            users=self._safe_size("users", lambda: len(self.bot.users)),
+            channels=self._safe_size("channels", self._channel_count),
+        )
+        self._installed = True
+        self._ensure_latency_task()
+
+    def uninstall(self) -> None:
+        if not self._installed:
+            return
+        for func, name in self._listeners:
+            self.bot.remove_listener(func, name)
+        self._listeners = []
+        if self._latency_task is not None:
+            self._latency_task.cancel()
+            self._latency_task = None
+        self._installed = False
+
+    def register_known_shards(self) -> list[int]:
+        ids = self.shard_ids()
+        self.metrics.register_shards(i for i in ids if i not in self._shard_up)
+        for i in ids:
+            self._shard_up.setdefault(i, False)
+        return ids
+
+    def shard_ids(self) -> list[int]:
+        """The shards this process runs (known once configured or connected)."""
+        bot = self.bot
+        if self._sharded:
+            ids: Iterable[int] | None = getattr(bot, "shard_ids", None)
+            if ids is None and bot.shard_count is not None:
+                ids = range(bot.shard_count)
+            return sorted(ids) if ids is not None else sorted(self._shard_up)
+        return [bot.shard_id or 0]
+
+    # readings (also used by the scrape thread: read-only, never raise) -------------------------------
+
+    def ready_value(self) -> float:
+        """1 when the bot is ready and every one of its shards is connected."""
+        bot = self.bot
+        if not bot.is_ready() or bot.is_closed():
+            return 0.0
+        if self._shard_up and not all(self._shard_up.values()):
+            return 0.0
+        return 1.0
+
+    def shards_up(self) -> dict[int, bool]:
+        return dict(self._shard_up)
+
+    def sample_latency(self) -> None:
+        """Set the latency gauge of every shard that has a real (finite) heartbeat latency."""
+        bot = self.bot
+        if isinstance(bot, discord.AutoShardedClient):
+            pairs = bot.latencies
+        else:
+            pairs = [(bot.shard_id or 0, bot.latency)]
+        for shard, latency in pairs:
+            value = finite_or_none(latency)
+            if value is not None and self._shard_up.get(shard, True):
+                self.metrics.gateway_latency.labels(str(shard)).set(value)
+
+    def _channel_count(self) -> int:
+        return sum(len(guild.channels) for guild in self.bot.guilds)
+
+    def _safe(self, hook: str, func: Callable[[], float]) -> Callable[[], float]:
+        def read() -> float:
+            try:
+                return float(func())
+            except Exception:
+                self._fail(hook)
+                return 0.0
+
+        return read
+
+    def _safe_size(self, name: str, func: Callable[[], int]) -> Callable[[], float]:
+        # Read at scrape time, possibly from the server's worker thread while the loop mutates the
+        # cache: a concurrent-modification error keeps the previous value instead of failing the scrape.
+        def read() -> float:
+            try:
+                value = float(func())
+            except RuntimeError:
+                return self._last_sizes[name]
+            except Exception:
+                self._fail(f"cache_{name}")
+                return self._last_sizes[name]
+            self._last_sizes[name] = value
+            return value
+
+        return read
+
+    # listeners ---------------------------------------------------------------------------------------
+
+    async def _on_socket_event_type(self, event_type: str) -> None:
+        try:
+            child = self._event_children.get(event_type)
+            if child is None:
+                child = self.metrics.gateway_events.labels(gateway_event_label(event_type))
+                if len(self._event_children) < 512:  # the cache is bounded like the label set
+                    self._event_children[event_type] = child
+            child.inc()
+        except Exception:
+            self._fail("socket_event_type")
+
+    async def _on_shard_up(self, shard_id: int) -> None:
+        try:
+            self._set_up(shard_id, True)
+            self.sample_latency()
+            self._ensure_latency_task()
+        except Exception:
+            self._fail("shard_up")
+
+    async def _on_shard_resumed(self, shard_id: int) -> None:
+        try:
+            self.metrics.gateway_resumes.labels(str(shard_id)).inc()
+            self._set_up(shard_id, True)
+        except Exception:
+            self._fail("shard_resumed")
+
+    async def _on_shard_disconnect(self, shard_id: int) -> None:
+        try:
+            self.metrics.gateway_disconnects.labels(str(shard_id)).inc()
+            self._set_up(shard_id, False)
+        except Exception:
+            self._fail("shard_disconnect")
+
+    async def _on_connect(self) -> None:
+        await self._on_shard_up(self.bot.shard_id or 0)
+
+    async def _on_resumed(self) -> None:
+        await self._on_shard_resumed(self.bot.shard_id or 0)
+
+    async def _on_disconnect(self) -> None:
+        await self._on_shard_disconnect(self.bot.shard_id or 0)
+
+    def _set_up(self, shard_id: int, up: bool) -> None:
+        if shard_id not in self._shard_up:
+            self.metrics.register_shards([shard_id])
+        self._shard_up[shard_id] = up
+        self.metrics.shard_up.labels(str(shard_id)).set(1 if up else 0)
+
+    # periodic latency --------------------------------------------------------------------------------
+
+    def _ensure_latency_task(self) -> None:
+        if self._latency_task is not None and not self._latency_task.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not in the loop yet: started by the first connect event
+        self._latency_task = loop.create_task(self._latency_loop(), name="comet-gateway-latency")
+
+    async def _latency_loop(self) -> None:
+        while True:
+            try:
+                self.sample_latency()
+            except Exception:
+                self._fail("gateway_latency")
+            await asyncio.sleep(self.latency_interval)

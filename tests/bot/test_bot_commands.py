@@ -1,0 +1,182 @@
+"""ping / health / stats as users see them, in Japanese and English, prefix and slash; exact metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from conftest import CometEnv, make_settings, start_comet
+from prometheus_client import CollectorRegistry
+
+from comet.bot import CometBot
+from comet.emulator import DEMO, Emulator
+from comet.emulator.client import stop_client
+from comet.telemetry import Telemetry
+from instrumentation.server import MetricsServer
+
+EXPECTED = {
+    "ja": {
+        "ping": "🏓 ポン！ ゲートウェイ遅延: ",
+        "health": [
+            "🩺 C.O.M.E.T. ヘルスチェック",
+            "状態: 正常",
+            "稼働時間: ",
+            "サーバー数: 1",
+            "メモリ: ",
+            "CPU: ",
+        ],
+        "response": "応答時間: 平均 ",
+        "stats": [
+            "📊 C.O.M.E.T. 統計",
+            "実行されたコマンド: ",
+            "よく使われるコマンド:",
+            "時間のかかるコマンド (平均):",
+        ],
+    },
+    "en": {
+        "ping": "🏓 Pong! Gateway latency: ",
+        "health": [
+            "🩺 C.O.M.E.T. health check",
+            "Status: healthy",
+            "Uptime: ",
+            "Servers: 1",
+            "Memory: ",
+            "CPU: ",
+        ],
+        "response": "Response time: average ",
+        "stats": [
+            "📊 C.O.M.E.T. statistics",
+            "Commands run: ",
+            "Most used commands:",
+            "Slowest commands (average):",
+        ],
+    },
+}
+
+
+@pytest.mark.asyncio
+async def test_every_monitoring_command_as_users_see_it(localized: CometEnv) -> None:
+    env = localized
+    text = EXPECTED[env.bot.settings.locale]
+    alice, bob = DEMO.member_ids[0], DEMO.member_ids[1]
+
+    reply = await env.ask("!ping", author=alice)
+    assert reply.content.startswith(text["ping"]) and reply.content.endswith(" ms")
+    reply = await env.slash("ping", author=bob)
+    assert reply.content.startswith(text["ping"])
+    assert reply.interaction_id is not None
+
+    await env.until(lambda: env.commands("ping", "slash", "success") == 1)
+    for prefix_or_slash in ("prefix", "slash"):
+        reply = await (
+            env.ask("!health", author=alice) if prefix_or_slash == "prefix" else env.slash("health")
+        )
+        lines = reply.content.splitlines()
+        for expected in text["health"]:
+            assert any(line.startswith(expected) for line in lines), (expected, reply.content)
+        assert any(line.startswith(text["response"]) for line in lines)
+        assert "Traceback" not in reply.content
+
+    await env.until(lambda: env.commands("health", "slash", "success") == 1)
+    reply = await env.ask("!stats", author=alice)
+    for expected in text["stats"]:
+        assert expected in reply.content
+    # Four commands had completed: ping x2, health x2; ping and health are the top commands.
+    assert "4" in reply.content.splitlines()[1]
+    assert "ping" in reply.content and "health" in reply.content
+    reply = await env.slash("stats", author=bob)
+    assert text["stats"][0] in reply.content
+
+
+@pytest.mark.asyncio
+async def test_each_invocation_is_counted_once_with_its_kind(comet: CometEnv) -> None:
+    env = comet
+    await env.slash("ping")  # a hybrid used as slash fires command_completion AND app_command_completion
+    await env.ask("!ping")
+    await env.ask("!ping")
+    await env.until(lambda: env.commands("ping", "prefix", "success") == 2)
+    # A later invocation has been recorded, so any duplicate of the slash one would be visible by now.
+    assert env.commands("ping", "slash", "success") == 1
+    assert env.sample("comet_command_duration_seconds_count", command="ping", kind="slash") == 1
+    assert env.sample("comet_command_duration_seconds_count", command="ping", kind="prefix") == 2
+    assert env.sample("comet_command_duration_seconds_sum", command="ping", kind="prefix") > 0
+    assert len(env.telemetry.response_times) == 3
+    # Registered names are pre-initialised at 0 for both kinds, every outcome.
+    for name in ("ping", "health", "stats", "work", "boom", "modonly", "slashonly"):
+        for kind in ("prefix", "slash"):
+            assert (
+                env.registry.get_sample_value(
+                    "comet_commands_total", {"command": name, "kind": kind, "outcome": "error"}
+                )
+                is not None
+            )
+
+
+@pytest.mark.asyncio
+async def test_slow_commands_show_in_duration_and_health(comet: CometEnv) -> None:
+    env = comet
+    reply = await env.ask("!work 0.3")
+    assert reply.content.startswith("⚙️ 0.30 秒の作業が終わりました")
+    await env.until(lambda: env.commands("work", "prefix", "success") == 1)
+    assert env.sample("comet_command_duration_seconds_sum", command="work", kind="prefix") >= 0.3
+    assert env.sample("comet_command_duration_seconds_bucket", command="work", kind="prefix", le="0.25") == 0
+    assert env.sample("comet_command_duration_seconds_bucket", command="work", kind="prefix", le="0.5") == 1
+    reply = await env.slash("work", {"seconds": 0.2})
+    assert "0.20" in reply.content
+    await env.until(lambda: env.commands("work", "slash", "success") == 1)
+    assert env.sample("comet_command_duration_seconds_sum", command="work", kind="slash") >= 0.2
+    assert env.telemetry.response_times.get_average_response_time() >= 0.25
+    reply = await env.ask("!stats", author=DEMO.member_ids[2])
+    slowest = reply.content.split("時間のかかるコマンド (平均):")[1]
+    assert slowest.strip().startswith("1. work")
+
+
+@pytest.mark.asyncio
+async def test_readiness_json_and_metrics_endpoint(comet: CometEnv) -> None:
+    env = comet
+    await env.ask("!ping")
+    await env.until(lambda: env.commands("ping", "prefix", "success") == 1)
+    server = MetricsServer(env.registry, port=0, readiness=env.bot.monitor.health_check)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/readyz") as resp:
+                assert resp.status == 200
+                ready = await resp.json()
+            async with http.get(f"{server.url}/metrics") as resp:
+                exposition = await resp.text()
+    finally:
+        await server.stop()
+    assert ready["status"] == "healthy"
+    assert ready["guilds"] == 1
+    assert ready["uptime"] > 0
+    assert ready["latency"] is None or ready["latency"] >= 0
+    assert set(ready["shards"]) == {"0"}
+    assert 'comet_commands_total{command="ping",kind="prefix",outcome="success"} 1.0' in exposition
+    assert "comet_ready 1.0" in exposition
+    assert 'comet_shard_up{shard="0"} 1.0' in exposition
+    assert "comet_guilds 1.0" in exposition
+    assert "comet_build_info{" in exposition
+
+
+@pytest.mark.asyncio
+async def test_readiness_before_connecting_is_503_without_nan(emulator: Emulator) -> None:
+    settings = make_settings(emulator)
+    registry = CollectorRegistry()
+    bot = CometBot(settings, Telemetry.create(registry, settings))
+    server = MetricsServer(registry, port=0, readiness=bot.monitor.health_check)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/readyz") as resp:
+            assert resp.status == 503
+            body = await resp.text()
+    finally:
+        await server.stop()
+        await bot.close()
+    assert '"status": "unhealthy"' in body or '"status":"unhealthy"' in body
+    assert "NaN" not in body and "Infinity" not in body
+    assert registry.get_sample_value("comet_ready") == 0
+    # No latency sample exists before a real heartbeat.
+    assert registry.get_sample_value("comet_gateway_latency_seconds", {"shard": "0"}) is None

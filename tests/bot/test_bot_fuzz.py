@@ -1,0 +1,104 @@
+"""Fuzz command arguments: every input gets an answer, nothing raises unhandled, labels stay bounded."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import pytest
+from conftest import CometEnv
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from comet.emulator import DEMO
+
+COMMANDS = ("ping", "health", "stats", "work", "add", "boom", "modonly", "owneronly", "help")
+# Any printable text, including Japanese, markdown, mentions and quotes; no surrogates.
+ARGUMENTS = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
+NAMES = st.text(st.characters(whitelist_categories=("Ll", "Lu", "Nd", "Lo")), min_size=1, max_size=20)
+FUZZ = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def slow_work(command: str, argument: str) -> bool:
+    """`work 9` would really take 9 s: keep the fuzz fast by skipping long waits (not failures)."""
+    if command != "work":
+        return False
+    try:
+        value = float(argument.split()[0]) if argument.split() else 1.0
+    except ValueError:
+        return False
+    return math.isfinite(value) and value > 0.3
+
+
+def total_commands(env: CometEnv) -> float:
+    text = env.registry_text()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("comet_commands_total{")
+    )
+
+
+@pytest.mark.asyncio
+@FUZZ
+@given(command=st.sampled_from(COMMANDS), argument=ARGUMENTS, author=st.sampled_from(DEMO.member_ids))
+async def test_prefix_arguments_always_get_an_answer(
+    comet: CometEnv, caplog: pytest.LogCaptureFixture, command: str, argument: str, author: int
+) -> None:
+    if slow_work(command, argument):
+        return
+    env = comet
+    before = total_commands(env)
+    content = f"!{command} {argument}".rstrip()
+    reply = await env.ask(content, author=author)
+    assert reply.content or reply.embeds
+    assert "Traceback" not in reply.content
+    await env.until(lambda: total_commands(env) == before + 1)
+    _no_unhandled(env, caplog)
+
+
+@pytest.mark.asyncio
+@FUZZ
+@given(name=NAMES)
+async def test_unknown_names_are_answered_and_never_labels(
+    comet: CometEnv, caplog: pytest.LogCaptureFixture, name: str
+) -> None:
+    env = comet
+    if env.bot.get_command(name) is not None:
+        return
+    reply = await env.ask(f"!{name}")
+    assert reply.content.startswith("❓")
+    await env.until(
+        lambda: env.sample("comet_commands_total", command="unknown", kind="prefix", outcome="not_found") > 0
+    )
+    assert f'command="{name}"' not in env.registry_text()
+    _no_unhandled(env, caplog)
+
+
+@pytest.mark.asyncio
+@FUZZ
+@given(
+    seconds=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=10), st.integers()),
+    times=st.one_of(st.integers(min_value=-(2**40), max_value=2**40), st.text(max_size=10)),
+)
+async def test_slash_options_always_get_an_answer(
+    comet: CometEnv, caplog: pytest.LogCaptureFixture, seconds: object, times: object
+) -> None:
+    env = comet
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0.3 < seconds <= 10:
+        return  # a real wait, not a failure path
+    for name, options in (("work", {"seconds": seconds}), ("slashonly", {"times": times})):
+        reply = await env.slash(name, options)
+        assert reply.content and "Traceback" not in reply.content
+    _no_unhandled(env, caplog)
+
+
+def _no_unhandled(env: CometEnv, caplog: pytest.LogCaptureFixture) -> None:
+    # discord.py logs "Ignoring exception ..." at ERROR for anything no handler caught.
+    unhandled = [r for r in caplog.records if r.name.startswith("discord") and r.levelno >= logging.ERROR]
+    assert unhandled == [], [r.getMessage() for r in unhandled]
+    assert "comet_instrumentation_errors_total{" not in env.registry_text()

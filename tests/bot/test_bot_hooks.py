@@ -1,0 +1,146 @@
+"""The hooks themselves: error classification, install/uninstall, labels across reloads, BotMonitor."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+import discord
+import pytest
+from conftest import CometEnv
+from discord import app_commands
+from discord.ext import commands
+
+from comet.emulator import DEMO
+from instrumentation.bot_monitor import BotMonitor
+from instrumentation.hooks import outcome_of, unwrap_error
+from instrumentation.metrics import error_label
+
+
+def test_outcomes_and_error_labels() -> None:
+    param = discord.ext.commands.parameters.Parameter(
+        "x", discord.ext.commands.parameters.Parameter.POSITIONAL_ONLY
+    )
+    cooldown = commands.Cooldown(1, 5.0)
+    cases: list[tuple[BaseException, str, str]] = [
+        (commands.CommandNotFound("x"), "not_found", "CommandNotFound"),
+        (app_commands.CommandNotFound("x", []), "not_found", "CommandNotFound"),
+        (
+            commands.CommandOnCooldown(cooldown, 3.0, commands.BucketType.user),
+            "cooldown",
+            "CommandOnCooldown",
+        ),
+        (app_commands.CommandOnCooldown(app_commands.Cooldown(1, 5.0), 3.0), "cooldown", "CommandOnCooldown"),
+        (commands.MaxConcurrencyReached(1, commands.BucketType.user), "cooldown", "MaxConcurrencyReached"),
+        (commands.MissingPermissions(["ban_members"]), "check_failed", "MissingPermissions"),
+        (commands.NotOwner(), "check_failed", "NotOwner"),
+        (app_commands.MissingPermissions(["manage_guild"]), "check_failed", "MissingPermissions"),
+        (commands.DisabledCommand(), "check_failed", "DisabledCommand"),
+        (commands.MissingRequiredArgument(param), "bad_argument", "MissingRequiredArgument"),
+        (commands.BadArgument(), "bad_argument", "BadArgument"),
+        (commands.TooManyArguments(), "bad_argument", "TooManyArguments"),
+        (ZeroDivisionError(), "error", "other"),
+    ]
+    for exc, outcome, label in cases:
+        assert outcome_of(exc) == outcome, exc
+        assert error_label(exc) == label, exc
+
+
+def test_wrappers_are_unwrapped_to_the_original() -> None:
+    original = KeyError("k")
+    wrapped = commands.CommandInvokeError(original)
+    assert unwrap_error(wrapped) is original
+    inner = app_commands.CommandInvokeError.__new__(app_commands.CommandInvokeError)
+    inner.original = original
+    assert unwrap_error(commands.HybridCommandError(inner)) is original  # type: ignore[arg-type]
+    plain = commands.BadArgument()
+    assert unwrap_error(plain) is plain
+
+
+@pytest.mark.asyncio
+async def test_uninstall_stops_counting_and_install_resumes(comet: CometEnv) -> None:
+    env = comet
+    hooks = env.bot.command_instrumentation
+    tree = env.bot.tree
+    hooks.uninstall()
+    hooks.uninstall()  # idempotent
+    assert "on_error" not in tree.__dict__ or tree.__dict__["on_error"] == env.bot.on_app_command_error
+    assert "interaction_check" not in tree.__dict__
+    # Wait for discord.py's own completion events, so nothing is still in flight when we re-install.
+    prefix_done = asyncio.ensure_future(env.bot.wait_for("command_completion"))
+    await env.ask("!ping")
+    await asyncio.wait_for(prefix_done, 5)
+    slash_done = asyncio.ensure_future(env.bot.wait_for("app_command_completion"))
+    await env.slash("ping")
+    await asyncio.wait_for(slash_done, 5)
+    hooks.install()
+    hooks.install()  # idempotent: one set of listeners
+    await env.ask("!ping")
+    await env.until(lambda: env.commands("ping", "prefix", "success") == 1)
+    await env.slash("boom")  # the bot's own error handler still answers behind the wrapper
+    await env.until(lambda: env.commands("boom", "slash", "error") == 1)
+    assert env.commands("ping", "slash", "success") == 0
+    assert len(env.bot.extra_events["on_command_completion"]) == 1
+
+
+@pytest.mark.asyncio
+async def test_counts_survive_reloading_every_extension_twice(comet: CometEnv) -> None:
+    env = comet
+    await env.ask("!ping")
+    await env.ask("!work 0")
+    await env.until(lambda: env.commands("work", "prefix", "success") == 1)
+    for _ in range(2):
+        for name in list(env.bot.extensions):
+            await env.bot.reload_extension(name)
+    assert env.commands("ping", "prefix", "success") == 1
+    assert env.commands("work", "prefix", "success") == 1
+    await env.ask("!ping")
+    await env.slash("work", {"seconds": 0})
+    await env.until(lambda: env.commands("work", "slash", "success") == 1)
+    assert env.commands("ping", "prefix", "success") == 2
+    assert env.sample("comet_extension_reloads_total", operation="load", outcome="success") == 3
+
+
+@pytest.mark.asyncio
+async def test_a_command_added_later_is_labelled_by_its_name(comet: CometEnv) -> None:
+    env = comet
+
+    @commands.command(name="latecomer")
+    async def latecomer(ctx: commands.Context[Any]) -> None:
+        await ctx.send("late")
+
+    env.bot.add_command(latecomer)  # no refresh: the hook registers the bounded name itself
+    assert (await env.ask("!latecomer")).content == "late"
+    await env.until(lambda: env.commands("latecomer", "prefix", "success") == 1)
+    assert env.commands("unknown", "prefix", "success") == 0
+    assert "latecomer" in env.bot.refresh_command_labels()
+
+
+@pytest.mark.asyncio
+async def test_bot_monitor_reports_the_seed_fields(comet: CometEnv) -> None:
+    env = comet
+    monitor = env.bot.monitor
+    await env.ask("!ping")
+    await env.ask("!boom")
+    await env.ask("!nosuch")
+    await env.until(lambda: env.commands("unknown", "prefix", "not_found") == 1)
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # burn CPU so the one kept Process sees some
+        pass
+    metrics = await monitor.collect_metrics()
+    assert set(metrics) == {"commands_executed", "errors_count", "memory_usage", "cpu_usage"}
+    assert metrics["commands_executed"] == 2  # ping + boom; an unknown command is not executed
+    assert metrics["errors_count"] == 1
+    assert 5 < metrics["memory_usage"] < 4096
+    assert metrics["cpu_usage"] > 0
+    health = await monitor.health_check()
+    assert health["status"] == "healthy" and health["guilds"] == 1
+    assert health["latency"] is None or math.isfinite(health["latency"])
+
+    # discord.py's NaN (not connected) never reaches the JSON.
+    idle = BotMonitor(discord.Client(intents=discord.Intents.none()))
+    assert (await idle.health_check())["latency"] is None
+    assert (await idle.health_check())["status"] == "unhealthy"
+    assert DEMO.guild_id in {g.id for g in env.bot.guilds}

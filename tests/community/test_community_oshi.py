@@ -1,0 +1,190 @@
+"""oshi set/show/remove/ranking through the emulator, as members see it, in Japanese and English."""
+
+from __future__ import annotations
+
+import pytest
+from community_support import MEMBERS, Harness
+
+from comet.emulator import DEMO
+
+GUILD = DEMO.guild_id
+ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
+
+
+@pytest.mark.asyncio
+async def test_oshi_set_show_remove_in_japanese_with_role_swap(community: Harness) -> None:
+    user = MEMBERS[1]  # seeded with the "Marine" talent role
+    assert "Marine" in community.member_role_names(user)
+
+    reply = await community.say(user, "!oshi set ぺこら")
+    assert "💖 兎田ぺこら (Usada Pekora) を推しに登録しました！" in reply.content
+    assert "ロール「Pekora」を付けました" in reply.content
+    assert "ロール「Marine」を外しました" in reply.content
+    entry = await community.store.get_oshi(GUILD, user)
+    assert entry is not None and entry.talent_key == "usada_pekora"
+    roles = community.member_role_names(user)
+    assert "Pekora" in roles and "Marine" not in roles
+
+    reply = await community.say(user, "!oshi show")
+    assert reply.content == "💖 あなたの推しは 兎田ぺこら (Usada Pekora) です！（ホロライブ 3期生）"
+
+    reply = await community.say(user, "!oshi set 船長")
+    assert "推しを 兎田ぺこら (Usada Pekora) から 宝鐘マリン (Houshou Marine) に変更しました" in reply.content
+    roles = community.member_role_names(user)
+    assert "Marine" in roles and "Pekora" not in roles
+
+    reply = await community.say(user, "!oshi set マリン")
+    assert "すでにあなたの推しです" in reply.content
+
+    reply = await community.say(user, "!oshi remove")
+    assert "推しの登録（宝鐘マリン (Houshou Marine)）を解除しました。" in reply.content
+    assert "Marine" not in community.member_role_names(user)
+    assert await community.store.get_oshi(GUILD, user) is None
+
+    reply = await community.say(user, "!oshi remove")
+    assert reply.content == "解除する推しの登録がありません。"
+    reply = await community.say(user, "!oshi show")
+    assert "まだ推しが登録されていません" in reply.content
+
+
+@pytest.mark.asyncio
+async def test_oshi_slash_flow_in_english(community_factory) -> None:  # type: ignore[no-untyped-def]
+    harness: Harness = await community_factory(locale="en")
+    user = MEMBERS[2]
+    reply = await harness.slash(user, "oshi", {"name": "Hoshimachi Suisei"}, subcommand="set")
+    assert reply.content.startswith("💖 Hoshimachi Suisei (星街すいせい) is now your oshi!")
+    assert not reply.ephemeral
+
+    reply = await harness.slash(user, "oshi", {}, subcommand="show")
+    assert reply.content == "💖 Your oshi is Hoshimachi Suisei (星街すいせい)! (hololive gen 0)"
+
+    reply = await harness.slash(MEMBERS[3], "oshi", {"member": str(user)}, subcommand="show")
+    assert reply.content.startswith("💖 hoshiyomi's oshi is Hoshimachi Suisei")
+
+    reply = await harness.slash(user, "oshi", {}, subcommand="remove")
+    assert reply.content.startswith("Your oshi (Hoshimachi Suisei (星街すいせい)) was removed.")
+
+    reply = await harness.slash(user, "oshi", {}, subcommand="ranking")
+    assert reply.content == "Nobody has registered an oshi yet. Be the first with `/oshi set <name>`!"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("locale", "query", "expected"),
+    [
+        ("ja", "ｐｅｋｒｏａ", "兎田ぺこら"),  # full width + a typo
+        ("ja", "ペコラ", "兎田ぺこら"),  # katakana
+        ("en", "PEKORA", "Usada Pekora"),
+        ("en", "みこち", "Sakura Miko"),  # a nickname
+    ],
+)
+async def test_forgiving_names(community_factory, locale: str, query: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    harness: Harness = await community_factory(locale=locale)
+    reply = await harness.say(MEMBERS[0], f"!oshi set {query}")
+    assert expected in reply.content
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("locale", ["ja", "en"])
+async def test_ambiguous_name_asks_back_and_saves_nothing(community_factory, locale: str) -> None:  # type: ignore[no-untyped-def]
+    harness: Harness = await community_factory(locale=locale)
+    reply = await harness.say(MEMBERS[0], "!oshi set Abyssgard")
+    assert "Fuwawa Abyssgard" in reply.text and "Mococo Abyssgard" in reply.text
+    question = "複数います" if locale == "ja" else "Who did you mean?"
+    assert question in reply.content
+    assert await harness.store.get_oshi(GUILD, MEMBERS[0]) is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [("ja", "「xyzzy」というタレントは見つかりませんでした"), ("en", 'No talent called "xyzzy" was found')],
+)
+async def test_unknown_talent_is_answered_clearly(community_factory, locale: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    harness: Harness = await community_factory(locale=locale)
+    reply = await harness.say(MEMBERS[0], "!oshi set xyzzy")
+    assert expected in reply.content
+    slash = await harness.slash(MEMBERS[0], "oshi", {"name": "xyzzy"}, subcommand="set")
+    assert expected in slash.content and slash.ephemeral
+    assert await harness.store.get_oshi(GUILD, MEMBERS[0]) is None
+
+
+@pytest.mark.asyncio
+async def test_show_of_another_member_and_of_a_stranger(community: Harness) -> None:
+    await community.say(MEMBERS[4], "!oshi set Korone")
+    reply = await community.say(MEMBERS[0], f"!oshi show <@{MEMBERS[4]}>")
+    assert (
+        reply.content == "💖 koronesuki さんの推しは 戌神ころね (Inugami Korone) です！（ホロライブ GAMERS）"
+    )
+    reply = await community.say(MEMBERS[0], f"!oshi show <@{MEMBERS[5]}>")
+    assert reply.content == "kenzoku さんはまだ推しを登録していません。"
+    reply = await community.say(MEMBERS[0], "!oshi show 4242424242")  # nobody in this server
+    assert reply.content.startswith("❌ 引数 `member` の値が正しくありません。")
+    assert "!oshi show" in reply.content
+
+
+@pytest.mark.asyncio
+async def test_ranking_counts_the_servers_fans(community: Harness) -> None:
+    empty = await community.say(MEMBERS[0], "!oshi ranking")
+    assert "まだ誰も推しを登録していません" in empty.content
+    for user, name in zip(
+        MEMBERS[:6], ["ぺこら", "Pekora", "peko", "マリン", "Marine", "Suisei"], strict=True
+    ):
+        await community.say(user, f"!oshi set {name}")
+    reply = await community.say(MEMBERS[7], "!oshi ranking")
+    lines = reply.content.splitlines()
+    assert lines[0] == "🏆 このサーバーの推しランキング"
+    assert lines[1] == "1. 兎田ぺこら (Usada Pekora) — 3人"
+    assert lines[2] == "2. 宝鐘マリン (Houshou Marine) — 2人"
+    assert lines[3] == "3. 星街すいせい (Hoshimachi Suisei) — 1人"
+
+
+@pytest.mark.asyncio
+async def test_slash_autocomplete_offers_talents_and_its_value_is_accepted(community: Harness) -> None:
+    choices = await community.emu.send_autocomplete(
+        DEMO.general_channel_id, MEMBERS[0], "oshi", subcommand="set", focused="name", value="pe"
+    )
+    assert choices[0] == {"name": "兎田ぺこら / Usada Pekora", "value": "usada_pekora"}
+    everything = await community.emu.send_autocomplete(
+        DEMO.general_channel_id, MEMBERS[0], "oshi", subcommand="set", focused="name", value=""
+    )
+    assert len(everything) == 25
+    typo = await community.emu.send_autocomplete(
+        DEMO.general_channel_id, MEMBERS[0], "oshi", subcommand="set", focused="name", value="すいせ"
+    )
+    assert typo[0]["value"] == "hoshimachi_suisei"
+    reply = await community.slash(MEMBERS[0], "oshi", {"name": choices[0]["value"]}, subcommand="set")
+    assert "兎田ぺこら" in reply.content
+
+
+@pytest.mark.asyncio
+async def test_a_refused_role_change_still_saves_the_oshi(community: Harness) -> None:
+    community.emu.faults.forbidden(route=f"PUT {ROLE_ROUTE}")
+    user = MEMBERS[5]
+    reply = await community.say(user, "!oshi set Miko")
+    assert "さくらみこ" in reply.content
+    assert "ロールを変更できませんでした" in reply.content
+    entry = await community.store.get_oshi(GUILD, user)
+    assert entry is not None and entry.talent_key == "sakura_miko"
+
+
+@pytest.mark.asyncio
+async def test_bare_oshi_shows_usage_and_dms_are_refused(community: Harness) -> None:
+    reply = await community.say(MEMBERS[0], "!oshi")
+    assert reply.content.startswith("使い方: `!oshi set <名前>`")
+    dm = community.emu.open_dm(MEMBERS[0])
+    reply = await community.say(MEMBERS[0], "!oshi set Pekora", channel_id=dm)
+    assert reply.content == "🚫 このコマンドはサーバー内でのみ使えます。"
+    assert await community.store.get_oshi(GUILD, MEMBERS[0]) is None
+
+
+@pytest.mark.asyncio
+async def test_extensions_reload_twice_and_keep_working(community: Harness) -> None:
+    await community.say(MEMBERS[0], "!oshi set Pekora")
+    for _ in range(2):
+        for name in ("comet.cogs.community", "comet.cogs.moderation", "comet.cogs.omikuji"):
+            await community.bot.reload_extension(name)
+    reply = await community.say(MEMBERS[0], "!oshi show")
+    assert "兎田ぺこら" in reply.content
+    reply = await community.say(MEMBERS[1], "!omikuji")
+    assert "今日の運勢" in reply.content

@@ -1,0 +1,125 @@
+"""A locked or read-only database gives the user a clear message and a log line, never a crash;
+restarting the bot on the same file keeps oshi and warnings."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from community_support import MEMBERS, MOD, Harness, stop
+
+from comet.emulator import DEMO
+from comet.storage import Store
+
+GUILD = DEMO.guild_id
+
+
+@pytest.fixture
+def exclusive_lock(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """Another process's connection holding the write lock on the bot's database file."""
+    holder = sqlite3.connect(tmp_path / "comet.db", isolation_level=None)
+    try:
+        yield holder
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("ja", "⏳ データベースが混み合っていて保存できませんでした。"),
+        ("en", "⏳ The database is busy and nothing was saved."),
+    ],
+)
+async def test_locked_database_answers_clearly_and_logs(
+    community_factory,  # type: ignore[no-untyped-def]
+    exclusive_lock: sqlite3.Connection,
+    caplog: pytest.LogCaptureFixture,
+    locale: str,
+    expected: str,
+) -> None:
+    harness: Harness = await community_factory(locale=locale, busy_timeout=0.05)
+    exclusive_lock.execute("BEGIN EXCLUSIVE")
+    with caplog.at_level(logging.ERROR):
+        reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+        assert reply.content.startswith(expected)
+        reply = await harness.say(MOD, f"!warn <@{MEMBERS[1]}> while locked")
+        assert reply.content.startswith(expected)
+        slash = await harness.slash(MEMBERS[2], "oshi", {"name": "Marine"}, subcommand="set")
+        assert slash.content.startswith(expected) and slash.ephemeral
+    failures = [r.getMessage() for r in caplog.records if r.name == "comet.cogs.community"]
+    assert any("storage failure in command oshi set" in m and "locked" in m for m in failures)
+    assert any("storage failure in command warn" in m for m in failures)
+    # Nothing was claimed and nothing was written; once the lock is gone, it works again.
+    exclusive_lock.execute("ROLLBACK")
+    assert await harness.store.get_oshi(GUILD, MEMBERS[0]) is None
+    reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+    assert "Usada Pekora" in reply.content
+    assert harness.sample("comet_function_calls_total", function="storage.set_oshi", outcome="error") == 2
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("ja", "⚠️ データベースが読み取り専用のため保存できません。管理者に連絡してください。"),
+        ("en", "⚠️ The database is read-only, so nothing can be saved. Please tell an admin."),
+    ],
+)
+async def test_read_only_database_answers_clearly_and_still_reads(
+    community_factory,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    locale: str,
+    expected: str,
+) -> None:
+    path = tmp_path / "comet.db"
+    writable = await Store.open(path)
+    await writable.set_oshi(GUILD, MEMBERS[0], "houshou_marine")
+    await writable.close()
+    # SQLite's mode=ro is what a file the bot's user may not write gives (the tests run as root,
+    # which ignores file permissions, so chmod alone would prove nothing here).
+    read_only = await Store.open(path, read_only=True)
+    harness: Harness = await community_factory(locale=locale, store=read_only)
+    with caplog.at_level(logging.ERROR):
+        reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+        assert reply.content == expected
+        reply = await harness.say(MOD, f"!clearwarns <@{MEMBERS[1]}>")
+        assert reply.content == expected
+    assert any("read_only" in r.getMessage() for r in caplog.records if r.name == "comet.cogs.community")
+    reply = await harness.say(MEMBERS[0], "!oshi show")
+    assert "Houshou Marine" in reply.content
+
+
+@pytest.mark.asyncio
+async def test_restart_keeps_oshi_and_warnings(community_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first: Harness = await community_factory()
+    await first.say(MEMBERS[0], "!oshi set すいちゃん")
+    await first.say(MEMBERS[1], "!oshi set Korone")
+    await first.say(MOD, f"!warn <@{MEMBERS[2]}> first warning")
+    await first.say(MOD, f"!warn <@{MEMBERS[2]}> second warning")
+    await stop(first)
+
+    second: Harness = await community_factory(locale="en", db_path=tmp_path / "comet.db")
+    reply = await second.say(MEMBERS[0], "!oshi show")
+    assert reply.content == "💖 Your oshi is Hoshimachi Suisei (星街すいせい)! (hololive gen 0)"
+    reply = await second.say(MOD, f"!warnings <@{MEMBERS[2]}>")
+    assert reply.content.startswith("📋 Warnings of hoshiyomi (2)")
+    assert "first warning" in reply.content and "second warning" in reply.content
+    reply = await second.say(MEMBERS[3], "!oshi ranking")
+    assert "1. Hoshimachi Suisei (星街すいせい) — 1 fans" in reply.content
+    assert "2. Inugami Korone (戌神ころね) — 1 fans" in reply.content
+
+
+@pytest.mark.asyncio
+async def test_without_a_store_the_features_say_so(community_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    harness: Harness = await community_factory()
+    harness.bot.store = None
+    reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+    assert reply.content == "⚠️ データベースが使えないため、この機能は今は使えません。"

@@ -1,0 +1,184 @@
+"""Hot reload from Discord (real CometBot on the emulator): reports, refusals, and reloading every
+extension twice while members keep using the bot — no count lost, no duplicated timeseries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from prometheus_client import generate_latest
+
+from comet.config import DEFAULT_EXTENSIONS
+from comet.emulator import DEMO
+
+
+def lines(message) -> list[str]:
+    return message.content.splitlines()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("locale", ["ja", "en"])
+async def test_reload_load_unload_report_each_extension(comet, locale: str) -> None:
+    h = await comet(
+        locale=locale, extensions=("comet.cogs.monitoring", "comet.cogs.debug", "comet.cogs.reload")
+    )
+    t = h.bot.i18n.t
+
+    report = lines(await h.ask("!reload debug monitoring"))
+    assert report[0].startswith(
+        "✅ " + t("reload.reload_done", extension="comet.cogs.debug", ms="").split("(")[0]
+    )
+    assert "comet.cogs.monitoring" in report[1] and report[1].startswith("✅ ")
+    assert report[-1] == t("reload.summary", ok=2, total=2)
+    assert h.reloads("reload", "success") == 2
+    await h.wait_invocations("reload", "ok", 1)
+
+    report = lines(await h.ask("!unload monitoring"))
+    assert report[0].startswith("✅ ") and "comet.cogs.monitoring" in report[0]
+    assert h.bot.get_command("ping") is None
+    report = lines(await h.ask("!load monitoring comet.cogs.no_such_extension"))
+    assert report[0].startswith("✅ ") and h.bot.get_command("ping") is not None
+    assert report[1].startswith(
+        "❌ " + t("reload.load_error", extension="comet.cogs.no_such_extension", error="")
+    )
+    assert "ExtensionNotFound" in report[1]
+    assert report[-1] == t("reload.summary", ok=1, total=2)
+    assert h.reloads("load", "error") == 1
+    await h.wait_invocations("load", "error", 1)
+
+    refused = lines(await h.ask("!unload reload"))
+    assert refused[0] == "❌ " + t("reload.refused_unload", extension="comet.cogs.reload")
+    assert "comet.cogs.reload" in h.bot.extensions
+
+    modules = lines(await h.ask("!reload instrumentation.metrics comet.bot comet.no_such_module"))
+    assert modules[0] == "❌ " + t("reload.module_refused", module="instrumentation.metrics")
+    assert modules[1] == "❌ " + t("reload.module_refused", module="comet.bot")
+    assert modules[2] == "❌ " + t("reload.module_missing", module="comet.no_such_module")
+
+    assert (await h.ask("!reload")).content == t("reload.usage", command="reload")
+
+
+@pytest.mark.asyncio
+async def test_a_helper_module_reload_also_reloads_the_extensions_using_it(comet) -> None:
+    extensions = ("comet.cogs.debug", "comet.cogs.reload", "comet.cogs.community")
+    h = await comet(extensions=extensions)
+    report = lines(await h.ask("!reload comet.talents"))
+    assert report[0] == "✅ モジュール comet.talents をリロードしました"  # the seed's message
+    assert report[1].startswith("✅ ") and "comet.cogs.community" in report[1]
+    assert report[-1] == h.bot.i18n.t("reload.summary", ok=2, total=2)
+
+
+def counter_samples(registry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    samples = {}
+    for family in registry.collect():
+        if family.type != "counter":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+async def chatter(
+    h, channel: int, author: int, stop: asyncio.Event, answered: list[str], answered_ids: list[int]
+) -> None:
+    """A member using ``!ping`` over and over, each time waiting for the bot's answer."""
+    while not stop.is_set():
+        message = await h.say("!ping", author=author, channel=channel)
+        reply = await h.emu.wait_for_reply(channel, after=message, timeout=10)
+        answered.append(reply.content)
+        answered_ids.append(reply.id)
+
+
+@pytest.mark.asyncio
+async def test_reload_every_extension_twice_under_traffic_keeps_every_count(comet, caplog) -> None:
+    extensions = tuple(e for e in DEFAULT_EXTENSIONS)
+    h = await comet(extensions=extensions, antispam_messages=100_000)
+    assert set(extensions) <= set(h.bot.extensions), h.bot.extensions
+    caplog.set_level(logging.WARNING)
+    registry = h.bot.telemetry.registry
+    channels = [DEMO.oshi_talk_channel_id, DEMO.bot_commands_channel_id, DEMO.general_channel_id]
+    members = DEMO.member_ids[:3]
+
+    stop = asyncio.Event()
+    answered: list[str] = []
+    answered_ids: list[int] = []
+    traffic = [
+        asyncio.create_task(chatter(h, c, m, stop, answered, answered_ids))
+        for c, m in zip(channels, members, strict=True)
+    ]
+    try:
+        await h.emu.wait_for(lambda: len(answered) >= 6, timeout=10)  # traffic is flowing
+        before = counter_samples(registry)
+        pings_before = len(answered)
+
+        for round_ in (1, 2):
+            command = await h.say("!reload ~", channel=DEMO.mod_log_channel_id)
+            reply = await h.emu.wait_for_reply(DEMO.mod_log_channel_id, after=command, timeout=20)
+            report = lines(reply)
+            # Members were answered while the reload ran (ids are snowflakes: they order in time).
+            assert any(int(command["id"]) < i < reply.id for i in answered_ids), round_
+            assert all(line.startswith("✅ ") for line in report[:-1]), report
+            assert report[-1] == h.bot.i18n.t("reload.summary", ok=len(extensions), total=len(extensions))
+            assert h.reloads("reload", "success") == round_ * len(extensions)
+            # Messages kept flowing during the reload.
+            seen = len(answered)
+            await h.emu.wait_for(lambda seen=seen: len(answered) >= seen + 3, timeout=10)
+    finally:
+        stop.set()
+        results = await asyncio.gather(*traffic, return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+
+    assert len(answered) > pings_before
+    metrics = h.metrics
+    pongs = sum(a.startswith("🏓") for a in answered)
+    assert pongs >= len(answered) - 6  # at most a few land in the instant a cog is swapped
+    ping_successes = metrics.commands.labels("ping", "prefix", "success")
+    # The count is recorded when the command completes, just after its reply went out.
+    try:
+        await h.emu.wait_for(lambda: ping_successes._value.get() >= pongs, timeout=5)
+    except TimeoutError:
+        pass
+    assert ping_successes._value.get() >= pongs
+    after = counter_samples(registry)
+    for key, value in before.items():  # no counter lost its value (or its series)
+        assert key in after, key
+        assert after[key] >= value, (key, value, after[key])
+    assert (
+        sum(
+            v
+            for (name, labels), v in after.items()
+            if name == "comet_commands_total" and ("outcome", "error") in labels
+        )
+        == 0
+    )
+    assert sum(v for (name, _), v in after.items() if name == "comet_instrumentation_errors_total") == 0
+    assert h.reloads("reload", "error") == 0
+    exposition = generate_latest(registry).decode()  # renders: no duplicated timeseries anywhere
+    assert "comet_extension_reloads_total" in exposition
+    assert not [r for r in caplog.records if "Duplicated" in r.getMessage() or r.levelno >= logging.ERROR]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("locale", ["ja", "en"])
+async def test_reload_watch_on_and_off_in_debug_mode(comet, locale: str) -> None:
+    h = await comet(locale=locale, debug_mode=True)
+    reloader = h.bot.get_cog("Reload").reloader
+    assert not reloader.watching
+    assert (await h.ask("!reload watch on")).content == h.bot.i18n.t("reload.watch_on", seconds="1")
+    assert reloader.watching
+    assert (await h.ask("!reload watch off")).content == h.bot.i18n.t("reload.watch_off")
+    assert not reloader.watching
+    await h.wait_invocations("reload", "ok", 2)
+
+
+@pytest.mark.asyncio
+async def test_the_watcher_starts_with_the_bot_when_configured(comet) -> None:
+    h = await comet(debug_mode=True, reload_watch=True)
+    reloader = h.bot.get_cog("Reload").reloader
+    assert reloader.watching
+    await h.emu.wait_for(reloader.watch_ready.is_set)
+    assert "comet.cogs.debug" in reloader._watched_files()
+    off = await comet(debug_mode=False, reload_watch=True)
+    assert not off.bot.get_cog("Reload").reloader.watching  # debug mode only

@@ -1,0 +1,327 @@
+"""The config sources, rendered and checked by the real tools: promtool (config, rules --lint-fatal,
+unit tests) and amtool (config, routing)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ops_support import REPO, RULE_FILES, RULE_TESTS
+from support import require_binary
+
+from comet.ops.render import RenderError, RenderOptions, main, parse_duration_ms, render
+
+pytestmark = pytest.mark.ops
+
+DISCORD_URL = "http://127.0.0.1:8765/api/webhooks/111/secret-token"
+WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
+
+
+def run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _rules() -> list[dict[str, Any]]:
+    return [r for path in RULE_FILES for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
+def _alerts() -> list[dict[str, Any]]:
+    return [rule for rule in _rules() if "alert" in rule]
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> Path:
+    options = RenderOptions(
+        bot_targets=("127.0.0.1:9108",),
+        shard_targets=("127.0.0.1:9200", "127.0.0.1:9201"),
+        prometheus_targets=("127.0.0.1:9090",),
+        alertmanagers=("127.0.0.1:9093",),
+        discord_webhook_url=DISCORD_URL,
+        webhook_url=WEBHOOK_URL,
+        scrape_interval="1s",
+        evaluation_interval="1s",
+        group_wait="1s",
+    )
+    render(options, tmp_path / "out")
+    return tmp_path / "out"
+
+
+# -- render ------------------------------------------------------------------------------------
+
+
+def test_render_fills_every_placeholder(rendered: Path) -> None:
+    files = [p for p in rendered.rglob("*.yml")]
+    assert {p.relative_to(rendered).as_posix() for p in files} >= {
+        "prometheus.yml", "alertmanager.yml", "rules/alerts.yml", "rules/recording.yml", "targets/shards.yml",
+    }  # fmt: skip
+    for path in files:
+        assert "${" not in path.read_text(), path
+    prometheus = yaml.safe_load((rendered / "prometheus.yml").read_text())
+    assert prometheus["global"]["scrape_interval"] == "1s"
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    assert jobs["comet"]["static_configs"][0]["targets"] == ["127.0.0.1:9108"]
+    assert jobs["comet-shards"]["file_sd_configs"][0]["files"] == ["targets/*.yml"]
+    assert jobs["alertmanager"]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
+    assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9093"]
+    shards = yaml.safe_load((rendered / "targets" / "shards.yml").read_text())
+    assert shards == [{"targets": ["127.0.0.1:9200", "127.0.0.1:9201"], "labels": {}}]
+    alertmanager = yaml.safe_load((rendered / "alertmanager.yml").read_text())
+    receivers = {r["name"]: r for r in alertmanager["receivers"]}
+    assert receivers["discord-warning"]["discord_configs"][0]["webhook_url"] == DISCORD_URL
+    assert receivers["discord-critical"]["discord_configs"][0]["webhook_url"] == DISCORD_URL
+    assert receivers["generic-webhook"]["webhook_configs"][0]["url"] == WEBHOOK_URL
+    assert alertmanager["route"]["group_wait"] == "1s"
+    # Rules are copied verbatim (comments and all) when `for` is not capped.
+    for source in RULE_FILES:
+        assert (rendered / "rules" / source.name).read_text() == source.read_text()
+
+
+def test_rendered_alertmanager_config_is_private_unless_shared(tmp_path: Path) -> None:
+    render(RenderOptions(discord_webhook_url=DISCORD_URL), tmp_path / "private")
+    assert stat.S_IMODE((tmp_path / "private" / "alertmanager.yml").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "private" / "prometheus.yml").stat().st_mode) == 0o644
+    render(RenderOptions(discord_webhook_url=DISCORD_URL, shared_read=True), tmp_path / "shared")
+    assert stat.S_IMODE((tmp_path / "shared" / "alertmanager.yml").stat().st_mode) == 0o644
+
+
+def test_render_leaves_out_integrations_without_url(tmp_path: Path) -> None:
+    rendered = render(RenderOptions(), tmp_path)
+    alertmanager = yaml.safe_load(rendered.alertmanager_config.read_text())
+    receivers = {r["name"]: r for r in alertmanager["receivers"]}
+    assert set(receivers) == {"discord-critical", "discord-warning", "generic-webhook"}
+    assert all(set(r) == {"name"} for r in receivers.values()), receivers
+    assert set(rendered.dropped) == {
+        "discord-critical: discord_configs",
+        "discord-warning: discord_configs",
+        "generic-webhook: webhook_configs",
+    }
+
+
+def test_render_cli_reads_urls_from_environment_and_never_prints_them(tmp_path: Path) -> None:
+    env = {"COMET_ALERT_DISCORD_WEBHOOK_URL": DISCORD_URL, "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "comet.ops.render", "--out", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "secret-token" not in result.stdout + result.stderr
+    assert "left out generic-webhook: webhook_configs" in result.stderr
+    config = yaml.safe_load((tmp_path / "alertmanager.yml").read_text())
+    assert config["receivers"][0]["discord_configs"][0]["webhook_url"] == DISCORD_URL
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bot-target", "bot"], "expected host:port"),
+        (["--scrape-interval", "fast"], "expected a duration"),
+        (["--discord-webhook-url", "ftp://x/y"], "expected an http:// or https:// URL"),
+        (["--max-alert-for", "1 minute"], "expected a duration"),
+    ],
+)
+def test_render_cli_rejects_bad_values(tmp_path: Path, argv: list[str], message: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    assert main(["--out", str(tmp_path), *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def _source_copy(tmp_path: Path) -> Path:
+    source = tmp_path / "src"
+    shutil.copytree(REPO / "alerting", source / "alerting")
+    shutil.copy(REPO / "prometheus.yml", source / "prometheus.yml")
+    return source
+
+
+def test_render_refuses_an_unknown_placeholder(tmp_path: Path) -> None:
+    source = _source_copy(tmp_path)
+    text = (source / "prometheus.yml").read_text().replace("${SCRAPE_INTERVAL}", "${SCRAPE_INTERVALL}")
+    (source / "prometheus.yml").write_text(text)
+    with pytest.raises(RenderError, match=r"unknown placeholder \$\{SCRAPE_INTERVALL\}"):
+        render(RenderOptions(source_dir=source), tmp_path / "out")
+
+
+def test_render_refuses_an_optional_url_inside_a_larger_string(tmp_path: Path) -> None:
+    source = _source_copy(tmp_path)
+    path = source / "alerting" / "alertmanager.yml"
+    path.write_text(path.read_text().replace("url: ${WEBHOOK_URL}", "url: ${WEBHOOK_URL}/path"))
+    with pytest.raises(RenderError, match="must be the whole value"):
+        render(RenderOptions(source_dir=source), tmp_path / "out")
+
+
+def test_max_alert_for_caps_only_longer_durations(tmp_path: Path) -> None:
+    rendered = render(RenderOptions(max_alert_for="2m"), tmp_path)
+    capped = {
+        r["alert"]: r.get("for")
+        for path in rendered.rule_files
+        for g in yaml.safe_load(path.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    original = {r["alert"]: r.get("for") for r in _alerts()}
+    assert capped.keys() == original.keys()
+    for name, duration in original.items():
+        if duration is None:
+            assert capped[name] is None
+        else:
+            assert parse_duration_ms(capped[name]) == min(parse_duration_ms(duration), 120_000), name
+    assert original["CometDown"] == "1m" and capped["CometDown"] == "1m"  # shorter than the cap: kept
+    assert capped["CometSlowResponses"] == "2m"
+
+
+def test_parse_duration() -> None:
+    assert parse_duration_ms("1h30m") == 5_400_000
+    assert parse_duration_ms("500ms") == 500
+    with pytest.raises(RenderError):
+        parse_duration_ms("5 m")
+
+
+# -- promtool and amtool -------------------------------------------------------------------------
+
+
+def test_promtool_check_config_on_rendered_configs(rendered: Path, tmp_path: Path) -> None:
+    promtool = require_binary("promtool")
+    result = run(promtool, "check", "config", str(rendered / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rule files found" in result.stdout
+    assert "WARNING" not in result.stdout + result.stderr  # the file_sd glob matches a file, too
+    # The compose rendering (default names, an operator's file_sd folder) is valid as well.
+    render(RenderOptions(shard_target_files=("/etc/comet/targets/*.yml",)), tmp_path / "compose")
+    result = run(promtool, "check", "config", "--syntax-only", str(tmp_path / "compose" / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_check_config_fails_on_a_broken_render(rendered: Path) -> None:
+    promtool = require_binary("promtool")
+    (rendered / "rules" / "broken.yml").write_text(
+        "groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: rate(\n"
+    )
+    result = run(promtool, "check", "config", str(rendered / "prometheus.yml"))
+    assert result.returncode != 0
+
+
+def test_promtool_check_rules_lint_fatal() -> None:
+    promtool = require_binary("promtool")
+    result = run(promtool, "check", "rules", "--lint-fatal", *map(str, RULE_FILES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(_alerts())} rules found" in result.stdout
+
+
+def test_lint_fatal_catches_duplicate_rules(tmp_path: Path) -> None:
+    """Why --lint-fatal: without it a duplicated rule passes (exit 0)."""
+    promtool = require_binary("promtool")
+    doc = yaml.safe_load(RULE_FILES[0].read_text())
+    doc["groups"][0]["rules"].append(doc["groups"][0]["rules"][0])
+    duplicated = tmp_path / "dup.yml"
+    duplicated.write_text(yaml.safe_dump(doc))
+    assert run(promtool, "check", "rules", str(duplicated)).returncode == 0
+    assert run(promtool, "check", "rules", "--lint-fatal", str(duplicated)).returncode != 0
+
+
+def test_promtool_unit_tests_pass() -> None:
+    promtool = require_binary("promtool")
+    result = run(promtool, "test", "rules", *[p.name for p in RULE_TESTS], cwd=RULE_TESTS[0].parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(RULE_TESTS)
+
+
+def test_promtool_unit_tests_can_fail(tmp_path: Path) -> None:
+    """The unit tests compare annotations: a wrong expected value fails (the suite is not vacuous)."""
+    promtool = require_binary("promtool")
+    source = _source_copy(tmp_path)
+    tests = source / "alerting" / "tests" / "alerts_test.yml"
+    tests.write_text(tests.read_text().replace("p95 2.425s on bot:9108", "p95 2.5s on bot:9108"))
+    result = run(promtool, "test", "rules", tests.name, cwd=tests.parent)
+    assert result.returncode != 0
+    assert "CometSlowResponses" in result.stdout + result.stderr
+
+
+def _unit_tests() -> list[dict[str, Any]]:
+    return [t for path in RULE_TESTS for t in yaml.safe_load(path.read_text())["tests"]]
+
+
+def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
+    firing: dict[str, list[str]] = {}
+    silent: dict[str, list[str]] = {}
+    for test in _unit_tests():
+        for case in test.get("alert_rule_test", []):
+            target = firing if case.get("exp_alerts") else silent
+            target.setdefault(case["alertname"], []).append(test["name"])
+    alerts = {rule["alert"] for rule in _alerts()}
+    assert alerts == {
+        "CometSlowResponses", "CometDown", "CometNotReady", "CometHighErrorRatio", "CometGatewayLatencyHigh",
+        "CometFrequentReconnects", "CometEventLoopBlocked", "CometMemoryGrowth", "CometDebugDenied",
+    }  # fmt: skip
+    assert alerts <= set(firing), f"no firing test: {alerts - set(firing)}"
+    assert alerts <= set(silent), f"no near-miss test: {alerts - set(silent)}"
+    # A firing case checks the labels and every annotation.
+    for test in _unit_tests():
+        for case in test.get("alert_rule_test", []):
+            for expected in case.get("exp_alerts") or []:
+                assert expected["exp_labels"].get("severity"), test["name"]
+                assert {"summary", "description", "runbook"} <= set(expected["exp_annotations"]), test["name"]
+
+
+def test_every_alert_has_severity_value_annotations_and_a_runbook_section() -> None:
+    runbook = (REPO / "docs" / "operations.md").read_text()
+    headings = {h.strip().lower() for h in re.findall(r"^### (\S+)\s*$", runbook, flags=re.M)}
+    for rule in _alerts():
+        name = rule["alert"]
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+        for key in ("summary", "description"):
+            assert "$value" in rule["annotations"][key], (name, key)
+        assert rule["annotations"]["runbook"] == f"docs/operations.md#{name.lower()}"
+        assert name.lower() in headings, f"docs/operations.md has no '### {name}' section"
+
+
+def test_recording_rules_follow_the_naming_convention() -> None:
+    records = [rule["record"] for rule in _rules() if "record" in rule]
+    assert records
+    for name in records:
+        level, metric, operations = name.split(":")
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", level), name
+        assert metric.startswith("comet_"), name
+        assert re.fullmatch(r"[a-z0-9_]+", operations), name
+    # The ones the dashboards and alerts use.
+    assert {
+        "instance_command:comet_commands:rate5m",
+        "instance_command:comet_command_duration_seconds:p95_5m",
+        "instance:comet_command_duration_seconds:p95_5m",
+    } <= set(records)
+
+
+def test_amtool_check_config(rendered: Path) -> None:
+    amtool = require_binary("amtool")
+    result = run(amtool, "check-config", str(rendered / "alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 receivers" in result.stdout
+
+
+def test_amtool_check_config_without_urls(tmp_path: Path) -> None:
+    amtool = require_binary("amtool")
+    rendered = render(RenderOptions(), tmp_path)
+    result = run(amtool, "check-config", str(rendered.alertmanager_config))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("labels", "receivers"),
+    [
+        (["severity=critical", "alertname=CometDown"], "discord-critical,generic-webhook"),
+        (["severity=warning", "alertname=CometSlowResponses"], "discord-warning,generic-webhook"),
+        (["severity=info", "alertname=Anything"], "discord-warning,generic-webhook"),
+        (["alertname=NoSeverity"], "generic-webhook"),
+    ],
+)
+def test_alertmanager_routes_by_severity(rendered: Path, labels: list[str], receivers: str) -> None:
+    amtool = require_binary("amtool")
+    config = f"--config.file={rendered / 'alertmanager.yml'}"
+    result = run(amtool, "config", "routes", "test", config, f"--verify.receivers={receivers}", *labels)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == receivers
