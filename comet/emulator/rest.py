@@ -9,7 +9,6 @@ unless a fault asks for a 429.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import logging
 import time
@@ -21,22 +20,16 @@ from aiohttp import BodyPartReader, web
 
 from .messages import ApiError, not_found
 from .record import UNKNOWN_ROUTE, RecordedRequest
+from .rest_base import Call, json_response
+from .rest_guilds import GuildRoutes
+from .rest_hooks import HookRoutes
+from .rest_messages import MessageRoutes
 from .routing import Router
 
 if TYPE_CHECKING:
     from .server import Emulator
 
 log = logging.getLogger(__name__)
-
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-JSON = "application/json"
-MAX_TIMEOUT = datetime.timedelta(days=28)
-
-
-from .rest_base import Call, json_response
-from .rest_guilds import GuildRoutes
-from .rest_hooks import HookRoutes
-from .rest_messages import MessageRoutes
 
 
 def _strip_api_prefix(path: str) -> str | None:
@@ -246,4 +239,3 @@ class _FaultAnswer(Exception):
         if self.kind == "forbidden":
             return 403, {"message": "Missing Permissions", "code": 50013}, None
         return self.status, {"message": f"{self.status}: Server Error", "code": 0}, None
-

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,11 +19,9 @@ from .state import Channel, Guild, Member, Perm, StoredMessage
 if TYPE_CHECKING:
     from .server import Emulator
 
-log = logging.getLogger(__name__)
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 JSON = "application/json"
-MAX_TIMEOUT = datetime.timedelta(days=28)
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -60,7 +56,6 @@ class Call:
         return self.json
 
 
-
 class RestBase:
     """State and helpers every route group uses (``RestApi`` combines the groups)."""
 
@@ -75,9 +70,9 @@ class RestBase:
             raise not_found("Channel", 10003)
         return channel
 
-    def _message(self, channel: Channel, call: Call, *, include_ephemeral: bool = False) -> StoredMessage:
+    def _message(self, channel: Channel, call: Call) -> StoredMessage:
         message = channel.messages.get(call.id("message_id", "Message", 10008))
-        if message is None or (message.ephemeral and not include_ephemeral):
+        if message is None or message.ephemeral:  # ephemeral messages are not fetchable
             raise not_found("Message", 10008)
         return message
 
@@ -163,4 +158,3 @@ class RestBase:
     def _authorised_call(self, call: Call) -> bool:
         auth = call.headers.get("Authorization", "")
         return auth.startswith("Bot ") and (self.emu.token is None or auth[4:] == self.emu.token)
-

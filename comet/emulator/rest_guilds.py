@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import datetime
-import json
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .gateway import (
     INTENT_GUILD_MEMBERS,
     INTENT_GUILD_MODERATION,
 )
 from .messages import ApiError, missing_permissions, not_found
+from .rest_base import Call, RestBase
 from .state import Guild, Perm
 
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
-
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-JSON = "application/json"
 MAX_TIMEOUT = datetime.timedelta(days=28)
-
-
-from .rest_base import Call, RestBase
 
 
 class GuildRoutes(RestBase):
@@ -293,4 +282,3 @@ class GuildRoutes(RestBase):
         command = self._find_command(table, call)
         del table[command["name"]]
         return 204, None
-

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import datetime
-import json
-import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import messages as msgs
 from .messages import ApiError, not_found
-from .state import FLAG_EPHEMERAL, FLAG_LOADING, Perm, StoredMessage, Webhook
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
-
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-JSON = "application/json"
-MAX_TIMEOUT = datetime.timedelta(days=28)
-
-
 from .rest_base import Call, RestBase
+from .state import FLAG_EPHEMERAL, FLAG_LOADING, Perm, StoredMessage, Webhook
 
 
 class HookRoutes(RestBase):
@@ -205,7 +191,7 @@ class HookRoutes(RestBase):
         await self.post_message(channel, message)
         return (200, message.payload) if wait else (204, None)
 
-    def _hook_message(self, call: Call, *, for_edit: bool = False) -> StoredMessage:
+    def _hook_message(self, call: Call) -> StoredMessage:
         raw = call.params["message_id"]
         if self._is_interaction_hook(call):
             record = self._followup_record(call)
@@ -227,7 +213,7 @@ class HookRoutes(RestBase):
         return 200, self._hook_message(call).payload
 
     async def edit_webhook_message(self, call: Call) -> tuple[int, Any]:
-        message = self._hook_message(call, for_edit=True)
+        message = self._hook_message(call)
         attachments = msgs.attachment_payloads(self.state, self.emu.url, message.channel_id, call.files)
         msgs.apply_edit(message, call.body(), attachments=attachments, files=call.files)
         if not message.ephemeral:
@@ -238,5 +224,3 @@ class HookRoutes(RestBase):
         message = self._hook_message(call)
         await self._delete(self.state.channels[message.channel_id], message)
         return 204, None
-
-

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
-import json
-import logging
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import messages as msgs
 from .gateway import (
@@ -16,19 +13,8 @@ from .gateway import (
     INTENT_GUILD_MESSAGES,
 )
 from .messages import ApiError
-from .state import DM, Channel, Perm, StoredMessage
-
-if TYPE_CHECKING:
-    pass
-
-log = logging.getLogger(__name__)
-
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-JSON = "application/json"
-MAX_TIMEOUT = datetime.timedelta(days=28)
-
-
 from .rest_base import Call, RestBase
+from .state import DM, Channel, Perm, StoredMessage, snowflake_time
 
 
 class MessageRoutes(RestBase):
@@ -131,8 +117,6 @@ class MessageRoutes(RestBase):
             )
         ids = [int(i) for i in raw_ids]
         two_weeks_ago = time.time() - 14 * 24 * 3600
-        from .state import snowflake_time
-
         if any(snowflake_time(i) < two_weeks_ago for i in ids):
             raise ApiError(400, 50034, "You can only bulk delete messages that are under 14 days old.")
         deleted = [i for i in ids if channel.messages.pop(i, None) is not None]
@@ -268,4 +252,3 @@ class MessageRoutes(RestBase):
             intent=INTENT_GUILD_MESSAGE_REACTIONS,
         )
         return 204, None
-

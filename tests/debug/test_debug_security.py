@@ -162,6 +162,7 @@ async def test_token_leak_battery_leaves_no_form_of_the_token_in_rest_bodies_or_
 ) -> None:
     h = await comet(debug_mode=True)
     log_path = tmp_path / "logs" / "debug.log"
+    levels = {name: logging.getLogger(name).level for name in ("", "discord")}
     # discord.* at DEBUG on purpose: discord.http then logs every request body too.
     setup_debug_logging(
         log_path,
@@ -202,6 +203,8 @@ async def test_token_leak_battery_leaves_no_form_of_the_token_in_rest_bodies_or_
         assert "[REDACTED]" in answer.content
     finally:
         remove_debug_logging()
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
     # Not one REST body (nor query or audit reason) carries any form of the token ...
     assert len(h.emu.requests) > 100
