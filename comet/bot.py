@@ -17,13 +17,18 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from comet.checks import is_owner_user
 from comet.config import Settings
 from comet.i18n import Translator
 from comet.secure_http import install_http_scrubber
 from comet.telemetry import Telemetry
 from instrumentation.bot_monitor import BotMonitor
-from instrumentation.hooks import CommandInstrumentation, GatewayInstrumentation, outcome_of, unwrap_error
+from instrumentation.hooks import (
+    CommandInstrumentation,
+    DispatchTaps,
+    GatewayInstrumentation,
+    outcome_of,
+    unwrap_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +43,51 @@ def bot_intents() -> discord.Intents:
     return intents
 
 
+class LocalizedHelpCommand(commands.DefaultHelpCommand):
+    """discord.py's default help, with its headings and messages from the catalogue."""
+
+    async def prepare_help_command(self, ctx: commands.Context[Any], command: str | None = None, /) -> None:
+        t = _translator(ctx)
+        self.no_category = t("core.help.no_category")
+        self.commands_heading = t("core.help.commands_heading")
+        self.arguments_heading = t("core.help.arguments_heading")
+        self.default_argument_description = t("core.help.default_argument")
+        await super().prepare_help_command(ctx, command)
+
+    def get_ending_note(self) -> str:
+        return _translator(self.context)("core.help.ending_note", prefix=self.context.clean_prefix)
+
+    def command_not_found(self, string: str, /) -> str:
+        return _translator(self.context)("core.help.not_found", command=_echo(string))
+
+    def subcommand_not_found(self, command: commands.Command[Any, ..., Any], string: str, /) -> str:
+        return _translator(self.context)(
+            "core.help.subcommand_not_found", command=command.qualified_name, subcommand=_echo(string)
+        )
+
+
+def _translator(ctx: commands.Context[Any]) -> Translator:
+    found = getattr(ctx.bot, "i18n", None)
+    return found if isinstance(found, Translator) else Translator()
+
+
 class CometBot(commands.AutoShardedBot):
     """The C.O.M.E.T. bot: ``settings``, ``telemetry``, ``store``, ``i18n`` (translator), ``monitor``."""
 
     def __init__(self, settings: Settings, telemetry: Telemetry, store: Any = None) -> None:
+        # Before super().__init__: discord.py's connection state keeps a reference to self.dispatch.
+        self.dispatch_taps = DispatchTaps()
+        # This process runs COMET_SHARD_IDS (of COMET_SHARD_COUNT) when set, else every shard.
+        sharding: dict[str, Any] = {"shard_count": settings.shard_count or 1}
+        if settings.shard_ids is not None:
+            sharding["shard_ids"] = list(settings.shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned_or(settings.prefix),
             intents=bot_intents(),
-            shard_count=settings.shard_count or 1,
-            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             description="C.O.M.E.T. — Community of Oshilove, Moderation & Enjoyment, Together",
+            help_command=LocalizedHelpCommand(),
+            **sharding,
         )
         self._started = False
         self.settings = settings
@@ -71,7 +110,13 @@ class CometBot(commands.AutoShardedBot):
             metrics=telemetry.metrics,
             process=telemetry.process,
             shards_up=self.gateway_instrumentation.shards_up,
+            before_read=self.flush_metrics,
         )
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        # The instrumentation observes events synchronously here instead of as one task per listener.
+        self.dispatch_taps.run(event_name, args)
+        super().dispatch(event_name, *args, **kwargs)
 
     # -- set-up -------------------------------------------------------------------------------------
 
@@ -104,6 +149,11 @@ class CometBot(commands.AutoShardedBot):
         else:
             metrics.extension_reloads.labels("load", "success").inc()
 
+    def flush_metrics(self) -> None:
+        """Write the instrumentation's pending batch now (it also does so by itself within 0.1 s)."""
+        self.command_instrumentation.flush()
+        self.gateway_instrumentation.flush()
+
     def refresh_command_labels(self) -> list[str]:
         """Register every command name as a metric label (call after commands change)."""
         return self.command_instrumentation.refresh_command_labels()
@@ -132,9 +182,6 @@ class CometBot(commands.AutoShardedBot):
             return True
         return await super().is_owner(user)
 
-    async def is_owner_user(self, user: discord.abc.User) -> bool:
-        return await is_owner_user(self, user)
-
     # -- shutdown ------------------------------------------------------------------------------------
 
     async def start(self, token: str, *, reconnect: bool = True) -> None:
@@ -142,7 +189,9 @@ class CometBot(commands.AutoShardedBot):
         await super().start(token, reconnect=reconnect)
 
     async def close(self) -> None:
+        # A deliberate shutdown is not a gateway disconnect to alert on: stop counting first.
         self.gateway_instrumentation.uninstall()
+        self.command_instrumentation.flush()
         try:
             await super().close()
         except AttributeError:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,8 +25,11 @@ from comet.launcher import Runtime, StartupError, install_signal_handlers, start
 
 log = logging.getLogger(__name__)
 
-#: Any string works as a token for the emulator; it is still scrubbed like a real one.
-DEMO_TOKEN = "demo-offline.token.comet"
+#: Any string works as a token for the emulator; it is still scrubbed like a real one. Random, so
+#: that its last segment (scrubbed on its own, like a real token's signature) matches nothing else.
+DEMO_TOKEN = f"ZGVtbw.{secrets.token_urlsafe(6)}.{secrets.token_urlsafe(27)}"
+#: How long the bot may take to log in to the local emulator.
+READY_TIMEOUT = 60.0
 #: Most synthetic actions in flight at once (slow commands must not pile up without bound).
 MAX_IN_FLIGHT = 32
 
@@ -183,24 +187,20 @@ async def start_demo(settings: Settings) -> tuple[Any, Runtime, DemoDriver]:
         raise
     bot = runtime.bot
     _speed_up_start(bot)
-    runtime.start_bot(DEMO_TOKEN)
+    bot_task = runtime.start_bot(DEMO_TOKEN)
     ready = asyncio.ensure_future(bot.wait_until_ready())
-    await asyncio.wait([ready, runtime.bot_task], return_when=asyncio.FIRST_COMPLETED)  # type: ignore[list-item]
+    await asyncio.wait([ready, bot_task], timeout=READY_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
         ready.cancel()
-        error = runtime.bot_task.exception() if runtime.bot_task is not None else None
+        error = bot_task.exception() if bot_task.done() and not bot_task.cancelled() else None
         await runtime.close()
         await emulator.stop()
-        raise StartupError(f"The demo bot could not connect to the emulator: {error!r}")
-    channels = [
-        DEMO.general_channel_id,
-        getattr(DEMO, "oshi_talk_channel_id", DEMO.general_channel_id),
-        getattr(DEMO, "bot_commands_channel_id", DEMO.general_channel_id),
-    ]
+        reason = f"{type(error).__name__}: {error}" if error else f"not ready within {READY_TIMEOUT:g} s"
+        raise StartupError(f"The demo bot could not connect to the emulator ({reason})")
     driver = DemoDriver(
         emulator,
         runtime.settings,
-        channel_ids=sorted(set(channels)),
+        channel_ids=[DEMO.general_channel_id, DEMO.oshi_talk_channel_id, DEMO.bot_commands_channel_id],
         member_ids=list(DEMO.member_ids),
         available=lambda name: bot.get_command(name) is not None,
     )
@@ -209,10 +209,9 @@ async def start_demo(settings: Settings) -> tuple[Any, Runtime, DemoDriver]:
 
 def _speed_up_start(bot: Any) -> None:
     # The emulator sends every guild at once: no need to wait discord.py's 2 s for stragglers.
-    with contextlib.suppress(ImportError, AttributeError):
-        from comet.emulator.client import fast_ready
+    from comet.emulator.client import fast_ready
 
-        fast_ready(bot)
+    fast_ready(bot)
 
 
 async def run_demo(settings: Settings, *, announce: Callable[[str], None] = print) -> int:

@@ -107,6 +107,7 @@ class BotMonitor:
         metrics: Metrics | None = None,
         process: psutil.Process | None = None,
         shards_up: Callable[[], dict[int, bool]] | None = None,
+        before_read: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bot = bot
@@ -122,6 +123,8 @@ class BotMonitor:
         # ONE Process for the life of the monitor: cpu_percent() measures since this object's last call.
         self._process = process if process is not None else psutil.Process()
         self._shards_up = shards_up
+        # Called before the counters are read: the hooks write them in batches (instrumentation.hooks).
+        self._before_read = before_read
         try:
             self._process.cpu_percent(None)  # prime it, so the first real reading is not 0.0
         except psutil.Error:
@@ -132,12 +135,16 @@ class BotMonitor:
         return self._process
 
     def command_summary(self) -> CommandSummary:
-        return summarize_commands(self._metrics) if self._metrics is not None else CommandSummary()
+        if self._metrics is None:
+            return CommandSummary()
+        if self._before_read is not None:
+            self._before_read()
+        return summarize_commands(self._metrics)
 
     async def collect_metrics(self) -> dict[str, float]:
         """メトリクス収集 — commands run, errors, memory (MB) and CPU (percent) of this process."""
         if self._metrics is not None:
-            summary = summarize_commands(self._metrics)
+            summary = self.command_summary()
             self.metrics["commands_executed"] = summary.executed
             self.metrics["errors_count"] = summary.errors
         try:

@@ -8,6 +8,7 @@ error handler like any other, and counted with outcome ``error``.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import TYPE_CHECKING, Any
 
 from discord.ext import commands
@@ -33,6 +34,9 @@ class Demo(commands.Cog, name="Demo"):
         self, ctx: commands.Context[Any], seconds: commands.Range[float, 0.0, MAX_WORK_SECONDS] = 1.0
     ) -> None:
         """指定した秒数だけ作業して返事をします (デモ用)。"""
+        # Discord enforces the option's range client-side; an API client need not, so check again.
+        if not (math.isfinite(seconds) and 0.0 <= seconds <= MAX_WORK_SECONDS):
+            raise commands.RangeError(seconds, minimum=0.0, maximum=MAX_WORK_SECONDS)
         if seconds > 2.0:
             await ctx.defer()  # a slash command must be acknowledged within 3 s
         await asyncio.sleep(seconds)

@@ -51,6 +51,10 @@ PALETTE = (
 )
 
 
+#: Legend entries drawn per time-series panel.
+MAX_LEGEND = 12
+
+
 class PrometheusQueryError(RuntimeError):
     """Prometheus refused a query (bad PromQL, unknown function...)."""
 
@@ -359,11 +363,18 @@ def _draw_timeseries(
     ax: Any, panel: Mapping[str, Any], data: PanelData, unit: str | None, mdates: Any, formatter: Any
 ) -> int:
     lines = 0
-    for i, series in enumerate(s for s in data.series if s.finite):
+    labelled = 0
+    shown = [s for s in data.series if s.finite]
+    any_moved = any(v != 0 for s in shown for v in s.finite)
+    for i, series in enumerate(shown):
         times = [dt.datetime.fromtimestamp(t, tz=dt.UTC) for t in series.times]
-        ax.plot(
-            times, series.values, color=PALETTE[i % len(PALETTE)], linewidth=1.4, label=series.legend[:40]
-        )
+        # A picture has no hover: name the series that are not flat zero (all of them if none
+        # moves), up to a readable number.
+        moved = any(v != 0 for v in series.finite) or not any_moved
+        named = labelled < MAX_LEGEND and moved
+        labelled += named
+        label = series.legend[:40] if named else "_nolegend_"
+        ax.plot(times, series.values, color=PALETTE[i % len(PALETTE)], linewidth=1.4, label=label)
         lines += 1
     steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
     custom = panel.get("fieldConfig", {}).get("defaults", {}).get("custom", {})
@@ -374,8 +385,8 @@ def _draw_timeseries(
     ax.grid(True, color=GRID, linewidth=0.5)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
     ax.yaxis.set_major_formatter(formatter(lambda v, _pos: format_value(v, unit)))
-    if lines:
-        legend = ax.legend(loc="upper left", fontsize=7, ncol=2 if lines > 4 else 1, frameon=False)
+    if labelled:
+        legend = ax.legend(loc="upper left", fontsize=7, ncol=2 if labelled > 4 else 1, frameon=False)
         for text in legend.get_texts():
             text.set_color(TEXT)
     return lines

@@ -36,10 +36,20 @@ class MetricRow:
 
 def metric_rows(exposition: str, prefixes: Sequence[str] = BOT_PREFIXES) -> list[MetricRow]:
     """One row per metric family of a text exposition whose name starts with one of ``prefixes``."""
+    families = list(text_string_to_metric_families(exposition))
+    # The text format shows a counter's or histogram's creation time as a separate "<name>_created"
+    # gauge; it belongs to that metric, not a metric of its own.
+    with_created = {f.name for f in families if f.type in ("counter", "histogram", "summary")}
     rows = []
-    for family in text_string_to_metric_families(exposition):
+    for family in families:
         name = f"{family.name}_total" if family.type == "counter" else family.name
         if not name.startswith(tuple(prefixes)):
+            continue
+        if (
+            family.type == "gauge"
+            and name.endswith("_created")
+            and name.removesuffix("_created") in with_created
+        ):
             continue
         labels: set[str] = set()
         for sample in family.samples:
@@ -83,12 +93,23 @@ def replace_between_markers(document: str, table: str) -> str:
 
 
 def _demo_exposition() -> str:
-    from comet.ops.stack import DemoProcess, free_port  # the demo is only needed for this option
+    from comet.ops.stack import DemoProcess, StackError, free_port, http_get, wait_until
 
-    with DemoProcess(metrics_port=free_port(), workdir=Path(".stack") / "metric-table") as demo:
+    # Failing commands in the mix, so that the labelled series that only exist once something
+    # happened (command errors, monitored storage calls) are there to read their labels from.
+    workdir = Path(".stack") / "metric-table"
+    knobs = {"COMET_DEMO_RATE": "4", "COMET_DEMO_FAIL_RATIO": "0.25"}
+    with DemoProcess(metrics_port=free_port(), workdir=workdir, demo_env=knobs) as demo:
         demo.wait_ready(timeout=60.0)
-        demo.wait_for_traffic(timeout=60.0)
-        return fetch_exposition(f"{demo.metrics_url}/metrics")
+        demo.wait_for_traffic(timeout=60.0, commands=10)
+        url = f"{demo.metrics_url}/metrics"
+        try:
+            wait_until(
+                lambda: b"comet_command_errors_total{" in http_get(url)[1], timeout=30.0, what="errors"
+            )
+        except StackError:
+            pass  # the table then says "(no series yet)" for it
+        return fetch_exposition(url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -411,11 +411,15 @@ class Stack:
                 alive=process.problem,
             )
 
-    def _demo_channel_webhook(self) -> str | None:
+    @property
+    def demo_alerts_channel(self) -> int:
         from comet.emulator import DEMO
 
-        channel = getattr(DEMO, "alerts_channel_id", DEMO.general_channel_id)
-        return create_emulator_webhook(self.demo.emulator_url, channel)
+        channel: int = getattr(DEMO, "alerts_channel_id", DEMO.general_channel_id)
+        return channel
+
+    def _demo_channel_webhook(self) -> str | None:
+        return create_emulator_webhook(self.demo.emulator_url, self.demo_alerts_channel)
 
     def problem(self) -> str | None:
         """None while every process runs; else what died."""
@@ -525,9 +529,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, url in stack.urls().items():
             print(f"{name:>14}: {url}", flush=True)
         if stack.discord_webhook_url and settings.render.discord_webhook_url is None:
-            print(
-                "        alerts: posted to the demo guild's channel through an emulator webhook", flush=True
-            )
+            channel_url = f"{stack.demo.emulator_url}/_control/channels/{stack.demo_alerts_channel}/messages"
+            print(f"{'#alerts':>14}: {channel_url} (Alertmanager's Discord messages)", flush=True)
         print("Ctrl-C stops everything.", flush=True)
         while not stopped.wait(1.0):
             problem = stack.problem()

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
-import pytest_asyncio
-from conftest import CometEnv, make_settings, start_comet
+from bot_support import CometEnv, make_settings
 from prometheus_client import CollectorRegistry
 
 from comet.bot import CometBot
 from comet.emulator import DEMO, Emulator
-from comet.emulator.client import stop_client
 from comet.telemetry import Telemetry
 from instrumentation.server import MetricsServer
 
@@ -180,3 +176,26 @@ async def test_readiness_before_connecting_is_503_without_nan(emulator: Emulator
     assert registry.get_sample_value("comet_ready") == 0
     # No latency sample exists before a real heartbeat.
     assert registry.get_sample_value("comet_gateway_latency_seconds", {"shard": "0"}) is None
+
+
+HELP = {
+    "ja": (
+        "`!help コマンド名` でコマンドの詳しい説明を表示します。",
+        "❓ コマンド `nosuch` は見つかりません。",
+    ),
+    "en": ("Type `!help command` for more about a command.", "❓ There is no command `nosuch`."),
+}
+
+
+@pytest.mark.asyncio
+async def test_help_in_both_languages(localized: CometEnv) -> None:
+    env = localized
+    ending, not_found = HELP[env.bot.settings.locale]
+    reply = await env.ask("!help")
+    for name in ("ping", "health", "stats", "work", "boom"):
+        assert name in reply.content
+    assert ending in reply.content
+    reply = await env.ask("!help ping")
+    assert "!ping" in reply.content
+    assert (await env.ask("!help nosuch")).content == not_found
+    await env.until(lambda: env.commands("help", "prefix", "success") == 3)

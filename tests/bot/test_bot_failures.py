@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CometEnv
+from bot_support import CometEnv, start_comet
 
-from comet.emulator import DEMO
+from comet.emulator import DEMO, Emulator
+from comet.emulator.client import stop_client
+from comet.secure_http import installed_scrubber
 
 MEMBER, OTHER, THIRD = DEMO.member_ids[0], DEMO.member_ids[1], DEMO.member_ids[2]
 
@@ -146,6 +148,25 @@ async def test_instrumentation_fails_open(comet: CometEnv) -> None:
     reply = await env.ask("!ping")
     assert reply.content.startswith("🏓")
     await env.until(lambda: env.sample("comet_instrumentation_errors_total", hook="command_completion") == 1)
+    # What could be recorded before the failing step still was.
+    assert env.commands("ping", "prefix", "success") == 1
+    assert env.sample("comet_command_duration_seconds_count", command="ping", kind="prefix") == 1
     reply = await env.ask("!boom")
     assert reply.content.startswith("⚠️")
     await env.until(lambda: env.sample("comet_instrumentation_errors_total", hook="command_error") == 1)
+
+
+@pytest.mark.asyncio
+async def test_configured_owner_ids_are_owners_too(emulator: Emulator) -> None:
+    """COMET_OWNER_IDS adds owners to the application's owner (who stays an owner)."""
+    extra_owner = DEMO.member_ids[5]
+    env, task = await start_comet(emulator, owner_ids=frozenset({extra_owner}))
+    try:
+        assert (await env.ask("!owneronly", author=extra_owner)).content == "owner ok"
+        assert (await env.ask("!owneronly", author=DEMO.owner_id)).content == "owner ok"
+        assert (await env.ask("!owneronly", author=DEMO.member_ids[6])).content.startswith("🚫")
+        assert await env.bot.is_owner(env.bot.get_user(extra_owner))  # type: ignore[arg-type]
+        # Every REST body the bot sends goes through the secret scrubber of its telemetry.
+        assert installed_scrubber(env.bot) is env.telemetry.scrubber
+    finally:
+        await stop_client(env.bot, task)

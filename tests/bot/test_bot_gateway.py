@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CometEnv
+from bot_support import CometEnv
 
 from comet.emulator import DEMO
 from instrumentation.hooks import finite_or_none
@@ -51,12 +51,26 @@ async def _answered_meanwhile(env: CometEnv, author: int) -> None:
 @pytest.mark.asyncio
 async def test_reconnect_resumes(comet: CometEnv) -> None:
     env = comet
+    # What the gauges and /readyz say at the moment of each connection event (read right after the
+    # instrumentation's own tap for that event has run).
+    seen: list[tuple[str, float, float, bool]] = []
+
+    def observe(event: str) -> None:
+        def tap(shard_id: int) -> None:
+            ready, up = env.sample("comet_ready"), env.sample("comet_shard_up", shard=str(shard_id))
+            seen.append((event, ready, up, env.bot.monitor.is_healthy()))
+
+        env.bot.dispatch_taps.add(event, tap)
+
+    observe("shard_disconnect")
+    observe("shard_resumed")
     resumes = env.emulator.resume_count
     assert env.emulator.faults.reconnect() == 1
     await _answered_meanwhile(env, DEMO.member_ids[0])
     await env.until(lambda: churn(env) == (1, 1))
     assert env.emulator.resume_count == resumes + 1
     await env.until(lambda: env.sample("comet_ready") == 1 and env.sample("comet_shard_up", shard="0") == 1)
+    assert seen == [("shard_disconnect", 0.0, 0.0, False), ("shard_resumed", 1.0, 1.0, True)]
 
 
 @pytest.mark.asyncio

@@ -9,14 +9,15 @@ from typing import Any
 
 import discord
 import pytest
-from conftest import CometEnv
+from bot_support import CometEnv
 from discord import app_commands
 from discord.ext import commands
+from prometheus_client import CollectorRegistry
 
-from comet.emulator import DEMO
+from comet.emulator import DEMO, Emulator
 from instrumentation.bot_monitor import BotMonitor
-from instrumentation.hooks import outcome_of, unwrap_error
-from instrumentation.metrics import error_label
+from instrumentation.hooks import CommandInstrumentation, GatewayInstrumentation, outcome_of, unwrap_error
+from instrumentation.metrics import Metrics, error_label
 
 
 def test_outcomes_and_error_labels() -> None:
@@ -82,7 +83,8 @@ async def test_uninstall_stops_counting_and_install_resumes(comet: CometEnv) -> 
     await env.slash("boom")  # the bot's own error handler still answers behind the wrapper
     await env.until(lambda: env.commands("boom", "slash", "error") == 1)
     assert env.commands("ping", "slash", "success") == 0
-    assert len(env.bot.extra_events["on_command_completion"]) == 1
+    assert env.bot.dispatch_taps.count("command_completion") == 1
+    assert env.bot.dispatch_taps.count("socket_event_type") == 1
 
 
 @pytest.mark.asyncio
@@ -144,3 +146,53 @@ async def test_bot_monitor_reports_the_seed_fields(comet: CometEnv) -> None:
     assert (await idle.health_check())["latency"] is None
     assert (await idle.health_check())["status"] == "unhealthy"
     assert DEMO.guild_id in {g.id for g in env.bot.guilds}
+
+
+@pytest.mark.asyncio
+async def test_any_discord_py_bot_is_measured_through_listeners(
+    emulator: Emulator, discord_bot: commands.Bot
+) -> None:
+    """A plain commands.Bot (no dispatch taps): the same numbers through listeners and a check-once."""
+    bot = discord_bot
+    registry = CollectorRegistry()
+    metrics = Metrics.for_registry(registry)
+
+    @commands.hybrid_command(name="hello", description="hi")
+    async def hello(ctx: commands.Context[Any]) -> None:
+        await ctx.send("hi")
+
+    bot.add_command(hello)
+    await bot.tree.sync()
+    # A long batch interval: nothing is written until flush() (or uninstall) says so.
+    hooks = CommandInstrumentation(bot, metrics, flush_interval=60)
+    gateway = GatewayInstrumentation(bot, metrics, flush_interval=60)
+    hooks.install()
+    gateway.install()
+
+    def count(kind: str, outcome: str = "success", command: str = "hello") -> float:
+        labels = {"command": command, "kind": kind, "outcome": outcome}
+        return registry.get_sample_value("comet_commands_total", labels) or 0.0
+
+    async def run(content: str | None, event: str) -> None:
+        done = asyncio.ensure_future(bot.wait_for(event))  # discord.py's own event, after our listener's
+        if content is None:
+            inter = await emulator.send_slash(channel, DEMO.member_ids[0], "hello", {})
+            assert (await emulator.wait_for_reply(channel, after=inter)).content == "hi"
+        else:
+            await emulator.send_message(channel, DEMO.member_ids[0], content)
+        await asyncio.wait_for(done, 5)
+        await asyncio.sleep(0)  # let the listener task scheduled with that event run
+
+    channel = DEMO.general_channel_id
+    await run("!hello", "command_completion")
+    await run(None, "app_command_completion")
+    await run("!nope", "command_error")
+    assert count("prefix") == 0 and count("slash") == 0  # noted, not yet written
+    hooks.flush()
+    assert count("prefix") == 1 and count("slash") == 1 and count("prefix", "not_found", "unknown") == 1
+    assert (registry.get_sample_value("comet_gateway_events_total", {"event": "MESSAGE_CREATE"}) or 0) == 0
+    gateway.uninstall()  # writes what is pending
+    assert registry.get_sample_value("comet_gateway_events_total", {"event": "MESSAGE_CREATE"}) >= 3
+    assert len(bot._check_once) == 1  # the prefix clock
+    hooks.uninstall()
+    assert bot._check_once == [] and not bot.extra_events.get("on_command_completion")

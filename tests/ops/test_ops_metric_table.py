@@ -55,6 +55,12 @@ def test_markdown_table(exposition: str) -> None:
     assert "| `comet_ready` | gauge | – |" in table
 
 
+def test_created_companions_are_not_metrics_of_their_own(exposition: str) -> None:
+    assert "comet_commands_created" in exposition  # prometheus_client's text format has them
+    names = {row.name for row in metric_rows(exposition)}
+    assert not {name for name in names if name.endswith("_created")}
+
+
 def test_other_prefixes_are_left_out() -> None:
     text = "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 3\n"
     assert metric_rows(text) == []

@@ -1,0 +1,153 @@
+"""Real processes: `python -m comet run` against a standalone emulator — shards split over two
+processes, each with its own /metrics; graceful SIGTERM; a metrics port in use stops start-up."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from bot_support import base_env, metric, read, start, stop, wait_for_line, wait_http
+
+from comet.emulator import DEMO
+from comet.emulator.client import TEST_TOKEN
+
+SHARDS = 4
+
+
+@pytest_asyncio.fixture
+async def standalone_emulator(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
+    out = tmp_path / "emulator.out"
+    proc = await start(
+        ["-m", "comet.emulator", "--port", "0", "--shards", str(SHARDS)], base_env(tmp_path, "emu"), out
+    )
+    try:
+        line = await wait_for_line(out, r"(\{.*\"gateway_url\".*\})", proc)
+        info = json.loads(line)
+        yield info
+    finally:
+        await stop(proc)
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(120)
+async def test_two_processes_split_four_shards(tmp_path: Path, standalone_emulator: dict[str, Any]) -> None:
+    control = f"{standalone_emulator['url']}/_control"
+    async with aiohttp.ClientSession() as http:
+        # Guilds until every shard has at least two: (guild_id >> 22) % 4 decides the shard.
+        guilds: dict[int, list[dict[str, Any]]] = {s: [] for s in range(SHARDS)}
+        for i in range(80):
+            if all(len(g) >= 2 for g in guilds.values()):
+                break
+            async with http.post(f"{control}/guilds", json={"name": f"fan-{i}", "members": 1}) as resp:
+                assert resp.status == 200, await resp.text()
+                guild = await resp.json()
+            guilds[(int(guild["guild_id"]) >> 22) % SHARDS].append(guild)
+        assert all(guilds.values()), "could not place a guild on every shard"
+
+        procs: dict[str, tuple[asyncio.subprocess.Process, Path]] = {}
+        for name, ids in (("a", "0,1"), ("b", "2,3")):
+            env = base_env(
+                tmp_path,
+                name,
+                COMET_TOKEN=TEST_TOKEN,
+                COMET_DISCORD_API_BASE=standalone_emulator["api_base"],
+                COMET_DISCORD_GATEWAY_URL=standalone_emulator["gateway_url"],
+                COMET_SHARD_COUNT=str(SHARDS),
+                COMET_SHARD_IDS=ids,
+            )
+            out = tmp_path / f"{name}.out"
+            procs[name] = (await start(["-m", "comet", "run"], env, out), out)
+        try:
+            urls = {}
+            for name, (proc, out) in procs.items():
+                urls[name] = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
+                await wait_http(http, f"{urls[name]}/readyz")
+
+            # Every guild, on every shard, is answered (by whichever process runs its shard).
+            for shard_guilds in guilds.values():
+                for guild in shard_guilds:
+                    channel, author = guild["channel_ids"][0], guild["member_ids"][0]
+                    async with http.post(
+                        f"{control}/messages",
+                        json={"channel_id": channel, "author_id": author, "content": "!ping"},
+                    ) as resp:
+                        message = await resp.json()
+                    async with http.post(
+                        f"{control}/wait-reply",
+                        json={"channel_id": channel, "after": message["id"], "timeout": 10},
+                    ) as resp:
+                        assert resp.status == 200, await resp.text()
+                        assert (await resp.json())["content"].startswith("🏓")
+
+            for name, own, other in (("a", (0, 1), (2, 3)), ("b", (2, 3), (0, 1))):
+                expected = sum(len(guilds[s]) for s in own)
+                deadline = time.monotonic() + 10
+                while True:
+                    text = await wait_http(http, f"{urls[name]}/metrics")
+                    done = metric(
+                        text, "comet_commands_total", command="ping", kind="prefix", outcome="success"
+                    )
+                    if done == expected or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.05)
+                assert done == expected, (name, done, expected)
+                # The emulator's seeded fan-server guild lives on a shard too.
+                seeded = 1 if (DEMO.guild_id >> 22) % SHARDS in own else 0
+                assert metric(text, "comet_guilds") == expected + seeded
+                assert metric(text, "comet_ready") == 1
+                for shard in own:
+                    assert metric(text, "comet_shard_up", shard=str(shard)) == 1
+                    assert metric(text, "comet_gateway_disconnects_total", shard=str(shard)) == 0
+                for shard in other:
+                    assert f'shard="{shard}"' not in text, f"process {name} shows shard {shard}"
+        finally:
+            codes = {name: await stop(proc) for name, (proc, _) in procs.items()}
+        # SIGTERM is a graceful shutdown: exit 0.
+        assert codes == {"a": 0, "b": 0}, {n: (tmp_path / f"{n}.out").read_text()[-2000:] for n in codes}
+
+
+@pytest.mark.asyncio
+async def test_metrics_port_in_use_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = base_env(tmp_path, "busy", COMET_TOKEN=TEST_TOKEN, COMET_METRICS_PORT=str(port))
+        out = tmp_path / "busy.out"
+        proc = await start(["-m", "comet", "run"], env, out)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    output = out.read_text()
+    assert code == 1, output
+    assert f"127.0.0.1:{port}" in output
+    assert "COMET_METRICS_PORT" in output
+    assert "Traceback" not in output
+
+
+@pytest.mark.asyncio
+async def test_a_refused_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
+    from comet.emulator import Emulator
+
+    wrong = "wrong-token.abc.SIGNATUREPART"
+    async with Emulator(token="the-right.token.value") as emu:
+        env = base_env(
+            tmp_path,
+            "refused",
+            COMET_TOKEN=wrong,
+            COMET_DISCORD_API_BASE=emu.api_base,
+            COMET_DISCORD_GATEWAY_URL=emu.gateway_url,
+        )
+        out = tmp_path / "refused.out"
+        proc = await start(["-m", "comet", "run"], env, out)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    output = read(out) + read(tmp_path / "refused.log")
+    assert code == 1, output
+    assert "COMET_TOKEN: Discord refused the token" in output
+    assert "SIGNATUREPART" not in output and wrong not in output
