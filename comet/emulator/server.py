@@ -92,6 +92,7 @@ class Emulator:
         shard_count: int = 1,
         seed_demo: bool = True,
         heartbeat_interval: float = 41.25,
+        heartbeat_ack_delay: float = 0.02,
         token: str | None = None,
         interaction_ack_timeout: float | None = 3.0,
         message_limit: int = 1000,
@@ -112,6 +113,7 @@ class Emulator:
         self.gateway = Gateway(
             self.state,
             heartbeat_interval=heartbeat_interval,
+            heartbeat_ack_delay=heartbeat_ack_delay,
             resume_url=lambda: self.resume_gateway_url,
             on_change=self.notify,
             token=token,

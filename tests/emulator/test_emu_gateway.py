@@ -105,3 +105,29 @@ async def test_wait_for_times_out_and_surfaces_predicate_errors(emulator: Emulat
         await emulator.wait_for(broken, timeout=1)
     with pytest.raises(TimeoutError):
         await emulator.wait_for_reply(GENERAL, timeout=0.05)
+
+
+@pytest.mark.asyncio
+async def test_heartbeat_latency_reads_as_a_round_trip_not_an_interval() -> None:
+    # discord.py stamps a beat's send time in its keep-alive thread after the loop wrote it; an ACK
+    # faster than that thread's wake-up is measured against the previous beat (~one interval).
+    from comet.emulator.client import start_client, stop_client
+
+    interval, ack_delay = 0.3, 0.02  # with no ACK delay this fails now and then (the race above)
+    async with Emulator(heartbeat_interval=interval, heartbeat_ack_delay=ack_delay) as emu:
+        bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+        task = await start_client(bot, emu)
+        try:
+            samples: list[float] = []
+
+            def enough_beats() -> bool:
+                if bot.latency == bot.latency and bot.latency != float("inf"):
+                    samples.append(bot.latency)
+                return sum(c.heartbeats for c in emu.connections) >= 12
+
+            await emu.wait_for(enough_beats, timeout=15)
+        finally:
+            await stop_client(bot, task)
+    assert samples, "no latency was ever measured"
+    assert max(samples) < interval / 2, f"a latency read as a whole interval: {max(samples):.3f}s"
+    assert min(samples) >= ack_delay * 0.9
