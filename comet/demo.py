@@ -32,13 +32,17 @@ DEMO_TOKEN = f"ZGVtbw.{secrets.token_urlsafe(6)}.{secrets.token_urlsafe(27)}"
 READY_TIMEOUT = 60.0
 #: Most synthetic actions in flight at once (slow commands must not pile up without bound).
 MAX_IN_FLIGHT = 32
+#: Extra synthetic members, so that each one chats at a human pace: with only the seeded eight, any
+#: demo rate above a few actions per second reads as spam and the anti-spam rule times them all out.
+CROWD_SIZE = 60
+CROWD_NAMES = ("野うさぎ", "宝鐘の一味", "星詠み", "35P", "ころねすきー", "Deadbeat", "Chumbud", "Takodachi")
 
 
 @dataclass(frozen=True)
 class Action:
     """One synthetic user action: a chat line, or a command (``prefix`` or ``slash``)."""
 
-    kind: str  # "chat" | "prefix" | "slash"
+    kind: str  # "chat" | "spam" | "prefix" | "slash"
     command: str = ""
     argument: str = ""
     options: tuple[tuple[str, Any], ...] = ()
@@ -64,6 +68,7 @@ EVERYDAY: tuple[tuple[float, Action], ...] = (
     (3, Action("prefix", "oshi ranking")),
     (2, Action("prefix", "work", "many")),  # bad argument
     (2, Action("prefix", "helth")),  # unknown command (a typo)
+    (1, Action("spam")),  # one member floods a channel: the anti-spam rule answers with a timeout
 )
 CHAT_LINES = (
     "こんにちは！",
@@ -112,7 +117,7 @@ class DemoDriver:
             if slash:
                 return Action("slash", "work", options=(("seconds", seconds),))
             return Action("prefix", "work", f"{seconds}")
-        candidates = [(w, a) for w, a in EVERYDAY if a.kind == "chat" or self.available(a.command)]
+        candidates = [(w, a) for w, a in EVERYDAY if a.kind in ("chat", "spam") or self.available(a.command)]
         weights = [w for w, _ in candidates]
         return self.rng.choices([a for _, a in candidates], weights=weights, k=1)[0]
 
@@ -121,6 +126,9 @@ class DemoDriver:
         member = self.rng.choice(self.member_ids)
         if action.kind == "chat":
             await self.emulator.send_message(channel, member, self.rng.choice(CHAT_LINES))
+        elif action.kind == "spam":
+            for _ in range(self.settings.antispam_messages + 1):
+                await self.emulator.send_message(channel, member, self.rng.choice(CHAT_LINES))
         elif action.kind == "prefix":
             await self.emulator.send_message(channel, member, action.content(self.settings.prefix))
         else:
@@ -180,6 +188,14 @@ async def start_demo(settings: Settings) -> tuple[Any, Runtime, DemoDriver]:
             f"COMET_EMULATOR_PORT: cannot listen on 127.0.0.1:{settings.emulator_port} "
             f"({exc.strerror or exc}); choose a free port or 0"
         ) from exc
+    crowd = [
+        emulator.add_member(
+            DEMO.guild_id,
+            name=f"{CROWD_NAMES[i % len(CROWD_NAMES)]}{i // len(CROWD_NAMES) + 1}",
+            roles=[DEMO.member_role_id],
+        )
+        for i in range(CROWD_SIZE)
+    ]
     try:
         runtime = await start_runtime(demo_settings(settings, emulator))
     except BaseException:
@@ -201,7 +217,7 @@ async def start_demo(settings: Settings) -> tuple[Any, Runtime, DemoDriver]:
         emulator,
         runtime.settings,
         channel_ids=[DEMO.general_channel_id, DEMO.oshi_talk_channel_id, DEMO.bot_commands_channel_id],
-        member_ids=list(DEMO.member_ids),
+        member_ids=[*DEMO.member_ids, *crowd],
         available=lambda name: bot.get_command(name) is not None,
     )
     return emulator, runtime, driver

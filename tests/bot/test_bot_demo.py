@@ -55,7 +55,9 @@ async def test_offline_demo_serves_live_metrics(tmp_path: Path) -> None:
             while True:
                 text = await wait_http(http, f"{base}/metrics")
                 seen = {
-                    "rising": total(text, "comet_commands_total") > first,
+                    # Far past the point where eight members at this rate would all be timed out by
+                    # the anti-spam rule (about 50 commands): the crowd keeps the demo alive.
+                    "rising": total(text, "comet_commands_total") > first + 200,
                     "slash": total(text, "comet_commands_total", kind="slash") > 0,
                     "errors": total(text, "comet_commands_total", command="boom", outcome="error") > 0,
                     "slow": total(text, "comet_command_duration_seconds_bucket", command="work", le="+Inf")
@@ -99,7 +101,7 @@ def test_the_demo_mix_follows_the_configured_ratios() -> None:
     ]
     assert abs(len(failing) / len(actions) - 0.1) < 0.01
     assert abs(len(slow) / len(actions) - 0.2) < 0.015
-    assert {a.kind for a in actions} == {"chat", "prefix", "slash"}
+    assert {a.kind for a in actions} == {"chat", "spam", "prefix", "slash"}
     assert {a.kind for a in failing} == {"prefix", "slash"} == {a.kind for a in slow}
     assert not any(a.command == "omikuji" for a in actions)  # only commands the bot has
     prefixed = {a.content("!") for a in actions if a.kind == "prefix"}
