@@ -107,12 +107,23 @@ def outcome_of(error: BaseException) -> str:
 # -- shared plumbing -----------------------------------------------------------------------------------
 
 
+#: The ``hook`` label values (pre-initialised, so a dashboard shows 0 rather than nothing).
+COMMAND_HOOKS = (
+    "register_commands", "prefix_start", "slash_start", "command_completion", "command_error",
+    "app_command_completion", "app_command_error", "interaction_check", "flush",
+)  # fmt: skip
+GATEWAY_HOOKS = (
+    "ready", "cache_guilds", "cache_users", "cache_channels", "socket_event_type", "shard_up",
+    "shard_resumed", "shard_disconnect", "gateway_latency",
+)  # fmt: skip
+
+
 class _FailOpen:
     """Counts and logs exceptions raised inside hooks instead of letting them reach the bot."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, hooks: tuple[str, ...]) -> None:
         self._metrics = metrics
-        self._children: dict[str, Any] = {}
+        self._children: dict[str, Any] = {hook: metrics.instrumentation_errors.labels(hook) for hook in hooks}
 
     def __call__(self, hook: str) -> None:
         log.exception("instrumentation hook %s failed (the command goes on)", hook)
@@ -238,7 +249,7 @@ class CommandInstrumentation:
         self._clock = clock
         self._pending: list[tuple[str, str | None, str, str, float, BaseException | None]] = []
         self._flush_handle: asyncio.TimerHandle | None = None
-        self._fail = _FailOpen(metrics)
+        self._fail = _FailOpen(metrics, COMMAND_HOOKS)
         self._series: dict[tuple[str, str], _CommandSeries] = {}
         self._series_by_name: dict[tuple[str | None, str], _CommandSeries] = {}
         self._error_children: dict[tuple[str, str], Any] = {}
@@ -550,7 +561,7 @@ class GatewayInstrumentation:
         self.bot = bot
         self.metrics = metrics
         self.latency_interval = latency_interval
-        self._fail = _FailOpen(metrics)
+        self._fail = _FailOpen(metrics, GATEWAY_HOOKS)
         self._event_children: dict[str, Any] = {}
         self._pending_events: dict[str, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None

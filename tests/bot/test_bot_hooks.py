@@ -16,7 +16,14 @@ from prometheus_client import CollectorRegistry
 
 from comet.emulator import DEMO, Emulator
 from instrumentation.bot_monitor import BotMonitor
-from instrumentation.hooks import CommandInstrumentation, GatewayInstrumentation, outcome_of, unwrap_error
+from instrumentation.hooks import (
+    COMMAND_HOOKS,
+    GATEWAY_HOOKS,
+    CommandInstrumentation,
+    GatewayInstrumentation,
+    outcome_of,
+    unwrap_error,
+)
 from instrumentation.metrics import Metrics, error_label
 
 
@@ -196,3 +203,14 @@ async def test_any_discord_py_bot_is_measured_through_listeners(
     assert len(bot._check_once) == 1  # the prefix clock
     hooks.uninstall()
     assert bot._check_once == [] and not bot.extra_events.get("on_command_completion")
+
+
+def test_every_hook_label_is_preinitialised() -> None:
+    # A dashboard shows 0 failures per hook before the first one, instead of "no data".
+    registry = CollectorRegistry()
+    metrics = Metrics.for_registry(registry)
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+    CommandInstrumentation(bot, metrics)
+    GatewayInstrumentation(bot, metrics)
+    for hook in (*COMMAND_HOOKS, *GATEWAY_HOOKS):
+        assert registry.get_sample_value("comet_instrumentation_errors_total", {"hook": hook}) == 0.0
