@@ -225,10 +225,52 @@ class _Hooks:
         self._attached.clear()
 
 
+class _BatchedInstrumentation:
+    """What both instrumentations share: their hooks, fail-open counting, install state, batching."""
+
+    def __init__(self, bot: AnyBot, metrics: Metrics, hooks: tuple[str, ...], flush_interval: float) -> None:
+        if flush_interval < 0:
+            raise ValueError("flush_interval must be >= 0")
+        self.bot = bot
+        self.metrics = metrics
+        self.flush_interval = flush_interval
+        self._fail = _FailOpen(metrics, hooks)
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._installed = False
+        self._hooks = _Hooks(bot)
+
+    @property
+    def installed(self) -> bool:
+        return self._installed
+
+    def flush(self) -> None:
+        raise NotImplementedError
+
+    def _schedule_flush(self) -> None:
+        """Flush ``flush_interval`` from now (at once when it is 0 or outside a running loop).
+
+        Callers check ``self._flush_handle is None`` first: a flush already scheduled takes the note.
+        """
+        if self.flush_interval == 0:
+            self.flush()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_handle = loop.call_later(self.flush_interval, self.flush)
+
+    def _cancel_scheduled_flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+
+
 # -- commands --------------------------------------------------------------------------------------------
 
 
-class CommandInstrumentation:
+class CommandInstrumentation(_BatchedInstrumentation):
     """Times and counts every prefix, hybrid and slash command of ``bot`` exactly once."""
 
     def __init__(
@@ -240,28 +282,16 @@ class CommandInstrumentation:
         clock: Callable[[], float] = time.perf_counter,
         flush_interval: float = 0.1,
     ) -> None:
-        if flush_interval < 0:
-            raise ValueError("flush_interval must be >= 0")
-        self.bot = bot
-        self.metrics = metrics
+        super().__init__(bot, metrics, COMMAND_HOOKS, flush_interval)
         self.response_times = response_times
-        self.flush_interval = flush_interval
         self._clock = clock
         self._pending: list[tuple[str, str | None, str, str, float, BaseException | None]] = []
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._fail = _FailOpen(metrics, COMMAND_HOOKS)
         self._series: dict[tuple[str, str], _CommandSeries] = {}
         self._series_by_name: dict[tuple[str | None, str], _CommandSeries] = {}
         self._error_children: dict[tuple[str, str], Any] = {}
-        self._installed = False
-        self._hooks = _Hooks(bot)
         self._check_once_added = False
         self._tree: app_commands.CommandTree[Any] | None = None
         self._saved_tree_attrs: dict[str, Any] = {}
-
-    @property
-    def installed(self) -> bool:
-        return self._installed
 
     # install / uninstall ------------------------------------------------------------------------------
 
@@ -445,23 +475,12 @@ class CommandInstrumentation:
     ) -> None:
         """Keep one invocation for the next batch (the duration is already measured)."""
         self._pending.append((hook, name, kind, outcome, duration, error))
-        if self._flush_handle is not None:
-            return
-        if self.flush_interval == 0:
-            self.flush()
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._flush_handle = loop.call_later(self.flush_interval, self.flush)
+        if self._flush_handle is None:
+            self._schedule_flush()
 
     def flush(self) -> None:
         """Write every pending invocation to the metrics now (also runs by itself after a batch)."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        self._cancel_scheduled_flush()
         pending, self._pending = self._pending, []
         # Counters are added once per (command, kind, outcome) of the batch; each duration is observed.
         counts: dict[tuple[_CommandSeries, str], int] = {}
@@ -548,7 +567,7 @@ def finite_or_none(value: float | None) -> float | None:
     return value
 
 
-class GatewayInstrumentation:
+class GatewayInstrumentation(_BatchedInstrumentation):
     """Gateway events by type, latency and connection state per shard, ready, cache sizes."""
 
     def __init__(
@@ -556,26 +575,14 @@ class GatewayInstrumentation:
     ) -> None:
         if latency_interval <= 0:
             raise ValueError("latency_interval must be > 0")
-        if flush_interval < 0:
-            raise ValueError("flush_interval must be >= 0")
-        self.bot = bot
-        self.metrics = metrics
+        super().__init__(bot, metrics, GATEWAY_HOOKS, flush_interval)
         self.latency_interval = latency_interval
-        self._fail = _FailOpen(metrics, GATEWAY_HOOKS)
         self._event_children: dict[str, Any] = {}
         self._pending_events: dict[str, int] = {}
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self.flush_interval = flush_interval
         self._shard_up: dict[int, bool] = {}
         self._latency_task: asyncio.Task[None] | None = None
-        self._installed = False
         self._sharded = isinstance(bot, discord.AutoShardedClient)
-        self._hooks = _Hooks(bot)
         self._last_sizes: dict[str, float] = {"guilds": 0.0, "users": 0.0, "channels": 0.0}
-
-    @property
-    def installed(self) -> bool:
-        return self._installed
 
     def install(self) -> None:
         if self._installed:
@@ -693,22 +700,13 @@ class GatewayInstrumentation:
             pending = self._pending_events
             pending[event_type] = pending.get(event_type, 0) + 1
             if self._flush_handle is None:
-                try:
-                    loop = asyncio.get_running_loop()
-                except RuntimeError:
-                    loop = None
-                if loop is None or self.flush_interval == 0:
-                    self.flush()
-                else:
-                    self._flush_handle = loop.call_later(self.flush_interval, self.flush)
+                self._schedule_flush()
         except Exception:
             self._fail("socket_event_type")
 
     def flush(self) -> None:
         """Write the pending gateway event counts to the metrics now."""
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
+        self._cancel_scheduled_flush()
         pending, self._pending_events = self._pending_events, {}
         for event_type, count in pending.items():
             try:

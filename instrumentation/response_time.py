@@ -37,7 +37,8 @@ def quantile_of_sorted(values: Sequence[float], q: float) -> float:
     upper = math.ceil(rank)  # 1-based rank of the sample at or above ``rank``
     below = float(values[upper - 2])
     above = float(values[upper - 1])
-    return below + (above - below) * (rank - (upper - 1))
+    # Clamped: with a fraction of 1, ``below + (above - below)`` can round past ``above``.
+    return min(above, below + (above - below) * (rank - (upper - 1)))
 
 
 class ResponseTimeMonitor:

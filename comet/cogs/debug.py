@@ -32,10 +32,9 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from comet.checks import is_owner
+from comet.owner_gate import OwnerGate, audit_log
 
 log = logging.getLogger(__name__)
-audit_log = logging.getLogger("comet.audit")
 
 #: Longest message body we send (Discord's limit is 2000; the rest is room for the code fence).
 PAGE_LIMIT = 1900
@@ -174,24 +173,10 @@ def fence(text: str) -> str:
     return "```\n" + text.replace("```", "`\u200b`\u200b`") + "\n```"
 
 
-def invoked_directly(ctx: commands.Context[Any]) -> bool:
-    """True when ``ctx.command`` is what the user typed (not a command the help page is checking).
-
-    ``Command.can_run`` sets ``ctx.command`` to the command being checked, so the help command's
-    filtering looks like an invocation of every command it lists; the typed name tells them apart.
-    """
-    command = ctx.command
-    if command is None:
-        return False
-    root = command.root_parent or command
-    typed = ctx.invoked_parents[0] if ctx.invoked_parents else ctx.invoked_with
-    return typed in (root.name, *root.aliases)
-
-
 # -- the cog ------------------------------------------------------------------------------------
 
 
-class DebugCog(commands.Cog, name="Debug"):
+class DebugCog(OwnerGate, commands.Cog, name="Debug"):
     """Owner-only tools for looking inside the live bot."""
 
     def __init__(self, bot: commands.Bot) -> None:
@@ -227,34 +212,6 @@ class DebugCog(commands.Cog, name="Debug"):
             self._token_added = token
         return str(scrubber.scrub(text))
 
-    def record(
-        self,
-        ctx: commands.Context[Any],
-        command: str,
-        outcome: str,
-        *,
-        started: float | None = None,
-        detail: str = "",
-    ) -> None:
-        """Count the attempt and write the audit line (never the code or its output)."""
-        telemetry = self._telemetry
-        if telemetry is not None:
-            telemetry.metrics.debug_invocations.labels(command, outcome).inc()
-        duration = "" if started is None else f" duration_ms={(time.perf_counter() - started) * 1000:.1f}"
-        level = logging.WARNING if outcome in {"denied", "disabled"} else logging.INFO
-        audit_log.log(
-            level,
-            "owner-command command=%s outcome=%s user=%s user_name=%r guild=%s channel=%s%s%s",
-            command,
-            outcome,
-            ctx.author.id,
-            str(ctx.author),
-            ctx.guild.id if ctx.guild else None,
-            ctx.channel.id,
-            duration,
-            f" {detail}" if detail else "",
-        )
-
     async def send_output(
         self, ctx: commands.Context[Any], text: str, *, filename: str = "output.txt"
     ) -> None:
@@ -272,24 +229,10 @@ class DebugCog(commands.Cog, name="Debug"):
             allowed_mentions=NO_MENTIONS,
         )
 
-    @staticmethod
-    def _command_label(ctx: commands.Context[Any]) -> str:
+    def denied_label(self, ctx: commands.Context[Any]) -> str:
         command = ctx.command.root_parent or ctx.command if ctx.command else None
         name = command.name if command is not None else ""
         return name if name in OWNER_COMMANDS else "debug"
-
-    async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
-        """Owner only. A refused invocation is counted and audit-logged, then refused as usual."""
-        predicate = is_owner().predicate  # type: ignore[attr-defined]
-        try:
-            allowed = bool(await predicate(ctx))
-        except commands.CheckFailure:
-            allowed = False
-        # The help command runs this check for every command it lists: only real attempts count.
-        if not allowed and ctx.command is not None and ctx.command.cog is self and invoked_directly(ctx):
-            self.record(ctx, self._command_label(ctx), "denied")
-            raise commands.NotOwner("owner only")
-        return allowed
 
     @contextlib.contextmanager
     def audited(self, ctx: commands.Context[Any], command: str) -> Iterator[None]:

@@ -15,18 +15,20 @@ from typing import Any
 
 from discord.ext import commands
 
-from comet.checks import is_owner
-from comet.cogs.debug import NO_MENTIONS, PAGE_LIMIT, fence, invoked_directly, paginate
+from comet.cogs.debug import NO_MENTIONS, PAGE_LIMIT, fence, paginate
+from comet.owner_gate import OwnerGate
 from comet.reloader import HotReloader, Operation, ReloadResult
 
 log = logging.getLogger(__name__)
-audit_log = logging.getLogger("comet.audit")
 
 ALL_LOADED = "~"
 
 
-class ReloadCog(commands.Cog, name="Reload"):
+class ReloadCog(OwnerGate, commands.Cog, name="Reload"):
     """The seed's HotReloader, driven from Discord."""
+
+    #: ``reload watch`` refused outside debug mode is logged at INFO, only refusals at WARNING.
+    audit_warning_outcomes = frozenset({"denied"})
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -42,37 +44,6 @@ class ReloadCog(commands.Cog, name="Reload"):
 
     def t(self, key: str, **kwargs: Any) -> str:
         return str(self.bot.i18n.t(key, **kwargs))  # type: ignore[attr-defined]
-
-    def record(
-        self, ctx: commands.Context[Any], command: str, outcome: str, started: float | None = None
-    ) -> None:
-        telemetry = getattr(self.bot, "telemetry", None)
-        if telemetry is not None:
-            telemetry.metrics.debug_invocations.labels(command, outcome).inc()
-        duration = "" if started is None else f" duration_ms={(time.perf_counter() - started) * 1000:.1f}"
-        audit_log.log(
-            logging.WARNING if outcome == "denied" else logging.INFO,
-            "owner-command command=%s outcome=%s user=%s user_name=%r guild=%s channel=%s%s",
-            command,
-            outcome,
-            ctx.author.id,
-            str(ctx.author),
-            ctx.guild.id if ctx.guild else None,
-            ctx.channel.id,
-            duration,
-        )
-
-    async def cog_check(self, ctx: commands.Context[Any]) -> bool:  # type: ignore[override]
-        predicate = is_owner().predicate  # type: ignore[attr-defined]
-        try:
-            allowed = bool(await predicate(ctx))
-        except commands.CheckFailure:
-            allowed = False
-        if not allowed and ctx.command is not None and ctx.command.cog is self and invoked_directly(ctx):
-            root = ctx.command.root_parent or ctx.command
-            self.record(ctx, root.name, "denied")
-            raise commands.NotOwner("owner only")
-        return allowed
 
     # -- commands ------------------------------------------------------------------------------
 

@@ -387,40 +387,15 @@ class Emulator:
         self.notify()
 
     def _interaction_record(
-        self,
-        channel_id: int,
-        author_id: int,
-        name: str,
-        *,
-        interaction_type: int,
-        options: dict[str, Any] | None,
-        subcommand: str | None,
-        focused: str | None = None,
-        guild_command: bool | None = None,
-        locale: str = "ja",
-        component: dict[str, Any] | None = None,
-        message: dict[str, Any] | None = None,
+        self, channel_id: int, author_id: int, name: str, **fields: Any
     ) -> InteractionRecord:
+        """An interaction by ``author_id`` in ``channel_id``; ``fields``: build_interaction's keywords."""
         channel = self.state.channels.get(channel_id)
         if channel is None:
             raise KeyError(f"unknown channel {channel_id}")
         user = self._user(author_id)
         self._check_can_talk(channel_id, author_id)
-        return build_interaction(
-            self.state,
-            channel,
-            user,
-            name,
-            interaction_type=interaction_type,
-            options=options,
-            subcommand=subcommand,
-            focused=focused,
-            guild_command=guild_command,
-            locale=locale,
-            command_ids=self._command_ids,
-            component=component,
-            message=message,
-        )
+        return build_interaction(self.state, channel, user, name, command_ids=self._command_ids, **fields)
 
     async def send_slash(
         self,

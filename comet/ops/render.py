@@ -302,53 +302,87 @@ def _receiver_by_name(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return {}
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: The Prometheus / Alertmanager timings, each set by the ``--option`` of the same name (dashes).
+DURATION_OPTIONS = (
+    "scrape_interval",
+    "evaluation_interval",
+    "group_wait",
+    "group_interval",
+    "repeat_interval",
+    "critical_group_wait",
+    "critical_repeat_interval",
+)
+
+
+def add_render_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    targets: bool = True,
+    defaults: Mapping[str, Any] | None = None,
+    help_texts: Mapping[str, str] | None = None,
+) -> None:
+    """Declare the rendering options on ``parser``: the one declaration ``render`` and ``stack`` share.
+
+    ``targets=False`` leaves out the scrape and alerting targets (for a caller that fills them in
+    itself); ``defaults`` overrides RenderOptions' defaults by destination, ``help_texts`` the help
+    of an option by its flag.
+    """
     d = RenderOptions()
+    texts = {
+        "--discord-webhook-url": f"ops channel webhook (default ${DISCORD_URL_ENV}; none: no Discord)",
+        "--webhook-url": f"generic webhook (default ${WEBHOOK_URL_ENV}; none: left out)",
+        "--max-alert-for": "cap every alert's `for` (tests only; never in production)",
+        **(help_texts or {}),
+    }
+    if targets:
+        parser.add_argument(
+            "--bot-target",
+            action="append",
+            metavar="HOST:PORT",
+            help=f"bot /metrics (default {d.bot_targets[0]})",
+        )
+        parser.add_argument(
+            "--shard-target",
+            action="append",
+            metavar="HOST:PORT",
+            help="a shard process, written to targets/",
+        )
+        parser.add_argument(
+            "--shard-target-files",
+            action="append",
+            metavar="GLOB",
+            help=f"file_sd files, relative to the rendered config (default {d.shard_target_files[0]})",
+        )
+        parser.add_argument(
+            "--prometheus",
+            metavar="HOST:PORT",
+            help=f"Prometheus' own address (default {d.prometheus_targets[0]})",
+        )
+        parser.add_argument(
+            "--alertmanager", action="append", metavar="HOST:PORT", help=f"default {d.alertmanagers[0]}"
+        )
+    parser.add_argument("--discord-webhook-url", help=texts["--discord-webhook-url"])
+    parser.add_argument("--webhook-url", help=texts["--webhook-url"])
+    for name in DURATION_OPTIONS:
+        parser.add_argument("--" + name.replace("_", "-"), default=getattr(d, name))
+    parser.add_argument("--max-alert-for", metavar="DURATION", help=texts["--max-alert-for"])
+    if defaults:
+        parser.set_defaults(**defaults)
+
+
+def durations_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The DURATION_OPTIONS as parsed, by RenderOptions field."""
+    return {name: getattr(args, name) for name in DURATION_OPTIONS}
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m comet.ops.render",
         description="Render prometheus.yml, the rule files and alertmanager.yml into one directory.",
     )
     parser.add_argument("--out", required=True, type=Path, help="directory to write (created if needed)")
     parser.add_argument("--source-dir", type=Path, default=None, help="checkout holding the sources")
-    parser.add_argument(
-        "--bot-target",
-        action="append",
-        metavar="HOST:PORT",
-        help=f"bot /metrics (default {d.bot_targets[0]})",
-    )
-    parser.add_argument(
-        "--shard-target", action="append", metavar="HOST:PORT", help="a shard process, written to targets/"
-    )
-    parser.add_argument(
-        "--shard-target-files",
-        action="append",
-        metavar="GLOB",
-        help=f"file_sd files, relative to the rendered config (default {d.shard_target_files[0]})",
-    )
-    parser.add_argument(
-        "--prometheus",
-        metavar="HOST:PORT",
-        help=f"Prometheus' own address (default {d.prometheus_targets[0]})",
-    )
-    parser.add_argument(
-        "--alertmanager", action="append", metavar="HOST:PORT", help=f"default {d.alertmanagers[0]}"
-    )
-    parser.add_argument(
-        "--discord-webhook-url", help=f"ops channel webhook (default ${DISCORD_URL_ENV}; none: no Discord)"
-    )
-    parser.add_argument("--webhook-url", help=f"generic webhook (default ${WEBHOOK_URL_ENV}; none: left out)")
-    parser.add_argument("--scrape-interval", default=d.scrape_interval)
-    parser.add_argument("--evaluation-interval", default=d.evaluation_interval)
-    parser.add_argument("--group-wait", default=d.group_wait)
-    parser.add_argument("--group-interval", default=d.group_interval)
-    parser.add_argument("--repeat-interval", default=d.repeat_interval)
-    parser.add_argument("--critical-group-wait", default=d.critical_group_wait)
-    parser.add_argument("--critical-repeat-interval", default=d.critical_repeat_interval)
-    parser.add_argument(
-        "--max-alert-for",
-        metavar="DURATION",
-        help="cap every alert's `for` (tests only; never in production)",
-    )
+    add_render_arguments(parser)
     parser.add_argument(
         "--shared-read",
         action="store_true",
@@ -372,16 +406,10 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.
         alertmanagers=tuple(args.alertmanager or d.alertmanagers),
         discord_webhook_url=url(args.discord_webhook_url, DISCORD_URL_ENV),
         webhook_url=url(args.webhook_url, WEBHOOK_URL_ENV),
-        scrape_interval=args.scrape_interval,
-        evaluation_interval=args.evaluation_interval,
-        group_wait=args.group_wait,
-        group_interval=args.group_interval,
-        repeat_interval=args.repeat_interval,
-        critical_group_wait=args.critical_group_wait,
-        critical_repeat_interval=args.critical_repeat_interval,
         max_alert_for=args.max_alert_for,
         shared_read=args.shared_read,
         source_dir=args.source_dir or default_source_dir(),
+        **durations_from_args(args),
     )
 
 

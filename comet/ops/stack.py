@@ -37,9 +37,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
-from comet.ops.render import Rendered, RenderOptions, render
+from comet.ops.render import Rendered, RenderOptions, add_render_arguments, durations_from_args, render
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
@@ -108,6 +108,25 @@ def wait_until(
             raise StackError(f"timed out after {timeout:g} s waiting for {what}")
         # Polling a remote process' HTTP state: there is no event to wait on.
         time.sleep(interval)
+
+
+class StartStopContext:
+    """``with thing:`` starts it and stops it on the way out, whatever happened."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 class ManagedProcess:
@@ -195,7 +214,7 @@ def demo_environment(base: Mapping[str, str], overrides: Mapping[str, str]) -> d
     return env
 
 
-class DemoProcess:
+class DemoProcess(StartStopContext):
     """``python -m comet run`` without a token: emulator + bot + synthetic traffic, in a child process."""
 
     def __init__(
@@ -259,15 +278,6 @@ class DemoProcess:
     def stop(self) -> int | None:
         return self.process.stop()
 
-    def __enter__(self) -> DemoProcess:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 def commands_counted(exposition: str) -> float:
     """Sum of ``comet_commands_total`` in a text exposition."""
@@ -315,7 +325,7 @@ class StackSettings:
     )
 
 
-class Stack:
+class Stack(StartStopContext):
     """The offline demo, Prometheus and Alertmanager, started in order and stopped together."""
 
     def __init__(self, settings: StackSettings) -> None:
@@ -437,15 +447,6 @@ class Stack:
                 process.stop()
         self.demo.stop()
 
-    def __enter__(self) -> Stack:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 def build_parser() -> argparse.ArgumentParser:
     d = StackSettings()
@@ -455,32 +456,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--alertmanager-port", type=int, default=d.alertmanager_port)
     parser.add_argument("--metrics-port", type=int, default=d.metrics_port, help="the demo bot's /metrics")
     parser.add_argument("--emulator-port", type=int, default=None, help="the demo's emulator (default: free)")
-    parser.add_argument("--scrape-interval", default="5s")
-    parser.add_argument("--evaluation-interval", default="5s")
-    parser.add_argument("--discord-webhook-url", help="a real ops channel (default: the demo's #alerts)")
-    parser.add_argument("--webhook-url", help="a generic webhook receiver for every alert")
-    parser.add_argument("--group-wait", default="10s")
-    parser.add_argument("--group-interval", default="1m")
-    parser.add_argument("--repeat-interval", default="1h")
-    parser.add_argument(
-        "--max-alert-for",
-        metavar="DURATION",
-        help="cap the alerts' `for` so they fire within the demo (e.g. 10s)",
+    add_render_arguments(
+        parser,
+        targets=False,  # the stack points Prometheus at its own processes
+        defaults={
+            "scrape_interval": d.render.scrape_interval,
+            "evaluation_interval": d.render.evaluation_interval,
+            "group_wait": "10s",
+            "group_interval": "1m",
+            "repeat_interval": "1h",
+            "critical_group_wait": None,  # None: the same as --group-wait
+        },
+        help_texts={
+            "--discord-webhook-url": "a real ops channel (default: the demo's #alerts)",
+            "--webhook-url": "a generic webhook receiver for every alert",
+            "--max-alert-for": "cap the alerts' `for` so they fire within the demo (e.g. 10s)",
+        },
     )
     return parser
 
 
 def settings_from_args(args: argparse.Namespace) -> StackSettings:
+    durations = durations_from_args(args)
+    if durations["critical_group_wait"] is None:
+        durations["critical_group_wait"] = args.group_wait
     render_options = RenderOptions(
-        scrape_interval=args.scrape_interval,
-        evaluation_interval=args.evaluation_interval,
         discord_webhook_url=args.discord_webhook_url,
         webhook_url=args.webhook_url,
-        group_wait=args.group_wait,
-        group_interval=args.group_interval,
-        repeat_interval=args.repeat_interval,
-        critical_group_wait=args.group_wait,
         max_alert_for=args.max_alert_for,
+        **durations,
     )
     return StackSettings(
         workdir=args.workdir,

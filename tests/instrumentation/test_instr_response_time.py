@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from instrumentation.response_time import ResponseTimeMonitor, quantile_of_sorted
@@ -114,6 +114,7 @@ def test_percentile_equals_histogram_quantile_with_a_bucket_per_sample(
 
 
 @given(st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=50))
+@example([1.4389061594107417, 66.09195768307238])  # once rounded past the maximum at q=1
 def test_quantiles_are_monotonic_and_within_range(samples: list[float]) -> None:
     ordered = sorted(samples)
     values = [quantile_of_sorted(ordered, q / 20) for q in range(21)]
