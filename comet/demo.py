@@ -247,7 +247,8 @@ async def run_demo(settings: Settings, *, announce: Callable[[str], None] = prin
             announce(f"{name:>8}: {url}")
         announce(
             f"traffic: {settings.demo_rate:g} actions/s, {settings.demo_slow_ratio:.0%} slow "
-            f"({settings.demo_slow_seconds:g} s), {settings.demo_fail_ratio:.0%} failing. Ctrl+C stops."
+            f"({settings.demo_slow_seconds:g} s), {settings.demo_fail_ratio:.0%} failing on purpose "
+            "(`boom`: its tracebacks below are expected). Ctrl+C stops."
         )
         error = await wait_until_stopped(runtime, stop, driver_task)
     finally:
