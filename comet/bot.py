@@ -322,6 +322,8 @@ def describe_error(
         return t("core.error.missing_argument", param=error.param.name, usage=usage)
     if isinstance(error, commands.TooManyArguments):
         return t("core.error.too_many_arguments", usage=usage)
+    if isinstance(error, commands.MemberNotFound | commands.UserNotFound):
+        return t("core.error.member_not_found", argument=_echo(error.argument), usage=usage)
     if isinstance(error, commands.UserInputError | commands.ConversionError | app_commands.TransformerError):
         param = ctx.current_parameter if ctx is not None else None
         if param is not None:

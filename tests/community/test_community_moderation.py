@@ -158,13 +158,21 @@ async def test_bad_durations_are_answered_and_nothing_happens(
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    ("locale", "expected"), [("ja", "❌ 引数 `member`"), ("en", "❌ Invalid value for `member`")]
+    ("locale", "expected"),
+    [
+        ("ja", "❌ このサーバーにメンバー `{}` は見つかりません。"),
+        ("en", "❌ No member `{}` in this server."),
+    ],
 )
 async def test_a_member_not_in_the_server_is_answered(community_factory, locale: str, expected: str) -> None:  # type: ignore[no-untyped-def]
     harness: Harness = await community_factory(locale=locale)
-    for command in ("!warn 4242424242 x", "!timeout 4242424242 10m", "!warnings @nobody"):
+    for command, who in (
+        ("!warn 4242424242 x", "4242424242"),
+        ("!timeout 4242424242 10m", "4242424242"),
+        ("!warnings @nobody", "@nobody"),
+    ):
         reply = await harness.say(MOD, command)
-        assert reply.content.startswith(expected), command
+        assert reply.content.startswith(expected.format(who)), (command, reply.content)
     assert await harness.store.list_actions(GUILD) == []
 
 

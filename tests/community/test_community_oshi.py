@@ -119,7 +119,7 @@ async def test_show_of_another_member_and_of_a_stranger(community: Harness) -> N
     reply = await community.say(MEMBERS[0], f"!oshi show <@{MEMBERS[5]}>")
     assert reply.content == "kenzoku さんはまだ推しを登録していません。"
     reply = await community.say(MEMBERS[0], "!oshi show 4242424242")  # nobody in this server
-    assert reply.content.startswith("❌ 引数 `member` の値が正しくありません。")
+    assert reply.content.startswith("❌ このサーバーにメンバー `4242424242` は見つかりません。")
     assert "!oshi show" in reply.content
 
 
