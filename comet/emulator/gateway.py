@@ -138,13 +138,14 @@ class Gateway:
         token: str | None = None,
         replay_limit: int = 5000,
         resume_window: float = 300.0,
-        heartbeat_ack_delay: float = 0.02,
+        heartbeat_ack_delay: float = 0.05,
     ) -> None:
         self.state = state
         self.heartbeat_interval = heartbeat_interval
-        # A simulated round trip. discord.py stamps a heartbeat's send time in its keep-alive thread
-        # only after the loop has written it; an ACK that arrives sooner than that thread wakes up is
-        # measured against the previous beat and reads as a latency of a whole interval (~41 s).
+        # A simulated round trip (50 ms, a typical one to Discord). discord.py stamps a heartbeat's
+        # send time in its keep-alive thread only after the loop has written it; an ACK that arrives
+        # sooner than that thread wakes up is measured against the previous beat and reads as a
+        # latency of a whole interval (~41 s).
         self.heartbeat_ack_delay = heartbeat_ack_delay
         self._resume_url = resume_url
         self._on_change = on_change

@@ -92,7 +92,7 @@ class Emulator:
         shard_count: int = 1,
         seed_demo: bool = True,
         heartbeat_interval: float = 41.25,
-        heartbeat_ack_delay: float = 0.02,
+        heartbeat_ack_delay: float = 0.05,
         token: str | None = None,
         interaction_ack_timeout: float | None = 3.0,
         message_limit: int = 1000,
