@@ -14,7 +14,6 @@ the MESSAGE_CREATE of each of its own replies, as on Discord.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import json
 import os
@@ -124,8 +123,11 @@ async def out_of_process() -> list[dict[str, Any]]:
     finally:
         if proc.returncode is None:
             proc.terminate()
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(proc.wait(), 5)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
     return results
 
 

@@ -30,6 +30,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from instrumentation.collectors import GCCollector, ProcessCollector, register_runtime_collectors
 from instrumentation.decorators import monitor_performance
 from instrumentation.metrics import GATEWAY_EVENTS, Metrics
+from instrumentation.response_time import quantile_of_sorted
 from instrumentation.server import RENDER_SWITCH_INTERVAL, MetricsServer
 
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
@@ -258,8 +259,7 @@ async def _idle_lags(seconds: float) -> list[float]:
 
 
 def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+    return quantile_of_sorted(sorted(values), q)
 
 
 def _ms(seconds: float) -> str:

@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from comet.config import Settings
-from comet.i18n import Translator
+from comet.i18n import Translator, translator_for
 from comet.secure_http import install_http_scrubber
 from comet.telemetry import Telemetry
 from instrumentation.bot_monitor import BotMonitor
@@ -48,7 +48,7 @@ class LocalizedHelpCommand(commands.DefaultHelpCommand):
     """discord.py's default help, with its headings and messages from the catalogue."""
 
     async def prepare_help_command(self, ctx: commands.Context[Any], command: str | None = None, /) -> None:
-        t = _translator(ctx)
+        t = translator_for(ctx)
         self.no_category = t("core.help.no_category")
         self.commands_heading = t("core.help.commands_heading")
         self.arguments_heading = t("core.help.arguments_heading")
@@ -56,20 +56,15 @@ class LocalizedHelpCommand(commands.DefaultHelpCommand):
         await super().prepare_help_command(ctx, command)
 
     def get_ending_note(self) -> str:
-        return _translator(self.context)("core.help.ending_note", prefix=self.context.clean_prefix)
+        return translator_for(self.context)("core.help.ending_note", prefix=self.context.clean_prefix)
 
     def command_not_found(self, string: str, /) -> str:
-        return _translator(self.context)("core.help.not_found", command=_echo(string))
+        return translator_for(self.context)("core.help.not_found", command=_echo(string))
 
     def subcommand_not_found(self, command: commands.Command[Any, ..., Any], string: str, /) -> str:
-        return _translator(self.context)(
+        return translator_for(self.context)(
             "core.help.subcommand_not_found", command=command.qualified_name, subcommand=_echo(string)
         )
-
-
-def _translator(ctx: commands.Context[Any]) -> Translator:
-    found = getattr(ctx.bot, "i18n", None)
-    return found if isinstance(found, Translator) else Translator()
 
 
 class CometBot(commands.AutoShardedBot):
@@ -91,7 +86,6 @@ class CometBot(commands.AutoShardedBot):
             **sharding,
         )
         self._started = False
-        self._heap_frozen = False
         self.settings = settings
         self.telemetry = telemetry
         self.store = store
@@ -139,11 +133,14 @@ class CometBot(commands.AutoShardedBot):
                 )
 
     async def _freeze_startup_heap(self) -> None:
-        # What start-up built (modules, cogs, the first cache) lives as long as the process: moving it
-        # out of the collector's generations keeps full collections short, and those, not rendering,
-        # are the worst event-loop stalls left during a scrape (see bench/bench_instrumentation.py).
-        if not self._heap_frozen:
-            self._heap_frozen = True
+        # What start-up built (modules, cogs, the first cache) mostly lives as long as the process:
+        # moving it out of the collector's generations keeps full collections short, and those, not
+        # rendering, are the worst event-loop stalls left during a scrape (bench/bench_instrumentation.py).
+        # Frozen objects are never collected, so what of it dies later in a cycle (a guild replaced by
+        # a re-IDENTIFY, a reloaded cog) stays: bounded by the start-up heap, because the freeze is done
+        # once per process (gc state is process-wide; a second bot in the process, as in tests, must
+        # not freeze the first one's garbage-to-be again).
+        if gc.get_freeze_count() == 0:
             gc.collect()
             gc.freeze()
 

@@ -8,6 +8,7 @@ metrics password, extra secrets) are never echoed in those messages.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from comet.discord_endpoints import DISCORD_API_BASE, DISCORD_GATEWAY_URL
+from comet.i18n import SUPPORTED as LOCALES
 
 T = TypeVar("T")
 
-LOCALES = ("ja", "en")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 #: Every extension the bot knows, in load order. ``comet.cogs.demo`` is added only by the offline demo.
@@ -231,7 +232,7 @@ def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
 def _float_in(low: float, high: float | None = None, *, low_open: bool = False) -> Callable[[str], float]:
     def parse(text: str) -> float:
         number = float(text)
-        if number != number or number in (float("inf"), float("-inf")):
+        if not math.isfinite(number):
             raise ValueError(text)
         if number < low or (low_open and number == low) or (high is not None and number > high):
             raise ValueError(text)

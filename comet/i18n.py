@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -108,7 +107,7 @@ class Translator:
         if not kwargs:
             return text
         try:
-            return string.Formatter().vformat(text, (), _Lenient(kwargs))
+            return text.format_map(_Lenient(kwargs))
         except (ValueError, IndexError, AttributeError):
             log.warning("i18n key %s has a bad format string", key)
             return text

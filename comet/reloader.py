@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 from discord.ext import commands
 
+from comet.i18n import t
+
 __all__ = ["PROTECTED_MODULES", "HotReloader", "ReloadResult", "is_protected", "is_reloadable_module"]
 
 log = logging.getLogger(__name__)
@@ -59,13 +61,6 @@ RELOADABLE_ROOTS: tuple[str, ...] = ("comet",)
 
 #: Extensions that cannot be unloaded from Discord (the owner would lose the way back).
 UNUNLOADABLE = frozenset({"comet.cogs.reload"})
-
-_SEED_MESSAGES = {
-    "reload.module_done": "モジュール {module} をリロードしました",
-    "reload.module_error": "リロードエラー: {error}",
-    "reload.module_refused": "{module} はプロセス全体の状態を持つためリロードできません",
-    "reload.module_missing": "モジュール {module} は読み込まれていません",
-}
 
 
 def is_protected(module_name: str) -> bool:
@@ -128,26 +123,14 @@ class HotReloader:
     # -- messages and metrics ------------------------------------------------------------------
 
     def _t(self, key: str, **kwargs: Any) -> str:
-        i18n = getattr(self.bot, "i18n", None)
-        if i18n is not None:
-            return str(i18n.t(key, **kwargs))
-        return _SEED_MESSAGES.get(key, key).format(**kwargs)
+        # The bot's language; a bot without a translator gets the seed's (Japanese) messages.
+        return t(self.bot, key, **kwargs)
 
     def _count(self, operation: Operation, ok: bool) -> None:
         telemetry = getattr(self.bot, "telemetry", None)
         if telemetry is None:
             return
         telemetry.metrics.extension_reloads.labels(operation, "success" if ok else "error").inc()
-
-    def _refresh_command_labels(self) -> None:
-        """New commands become metric labels (names only accumulate, so no series is lost)."""
-        refresh = getattr(self.bot, "refresh_command_labels", None)
-        if callable(refresh):
-            refresh()
-            return
-        telemetry = getattr(self.bot, "telemetry", None)
-        if telemetry is not None:
-            telemetry.metrics.register_commands(c.qualified_name for c in self.bot.walk_commands())
 
     # -- the seed's API ------------------------------------------------------------------------
 
@@ -261,8 +244,7 @@ class HotReloader:
             return ReloadResult(
                 name, operation, False, self._t(f"reload.{operation}_error", extension=name, error=text), text
             )
-        self._count(operation, True)
-        self._refresh_command_labels()
+        self._count(operation, True)  # CometBot itself registers new commands as metric labels
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info("%s of extension %s done in %.1f ms", operation, name, elapsed_ms)
         return ReloadResult(

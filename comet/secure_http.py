@@ -30,26 +30,25 @@ import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import discord
 import discord.http
 from discord.webhook.async_ import AsyncWebhookAdapter
 
-__all__ = ["Scrubbing", "install_http_scrubber", "scrub_json", "uninstall_http_scrubber"]
+from instrumentation.redact import Scrubber
+
+__all__ = [
+    "Scrubbing",
+    "install_http_scrubber",
+    "installed_scrubber",
+    "scrub_json",
+    "uninstall_http_scrubber",
+]
 
 log = logging.getLogger(__name__)
 
 _MARK = "__comet_scrubbed__"
-
-
-class SupportsScrub(Protocol):
-    """The part of ``instrumentation.redact.Scrubber`` used here."""
-
-    def add(self, secret: str) -> None: ...
-    def scrub(self, text: str) -> str: ...
-    def scrub_bytes(self, data: bytes) -> bytes: ...
-    def __bool__(self) -> bool: ...
 
 
 def scrub_json(value: Any, scrub: Callable[[str], str]) -> Any:
@@ -66,7 +65,7 @@ def scrub_json(value: Any, scrub: Callable[[str], str]) -> Any:
 class Scrubbing:
     """Applies one or more scrubbers to the pieces of a REST request."""
 
-    def __init__(self, scrubbers: Iterable[SupportsScrub]) -> None:
+    def __init__(self, scrubbers: Iterable[Scrubber]) -> None:
         self.scrubbers = [s for s in scrubbers if s]
 
     def __bool__(self) -> bool:
@@ -162,7 +161,7 @@ class Scrubbing:
 # -- bot.http ---------------------------------------------------------------------------------
 
 
-def _wrap_http_request(http: discord.http.HTTPClient, scrubber: SupportsScrub) -> None:
+def _wrap_http_request(http: discord.http.HTTPClient, scrubber: Scrubber) -> None:
     original: Callable[..., Awaitable[Any]] = getattr(http.request, "__wrapped__", http.request)
     known_token: list[str | None] = [None]
 
@@ -194,7 +193,7 @@ def _wrap_http_request(http: discord.http.HTTPClient, scrubber: SupportsScrub) -
 
 # -- webhooks, interaction responses and follow-ups ------------------------------------------
 
-_webhook_scrubbers: weakref.WeakKeyDictionary[Any, SupportsScrub] = weakref.WeakKeyDictionary()
+_webhook_scrubbers: weakref.WeakKeyDictionary[Any, Scrubber] = weakref.WeakKeyDictionary()
 
 
 def _patch_webhook_adapter() -> None:
@@ -222,7 +221,7 @@ def _patch_webhook_adapter() -> None:
     AsyncWebhookAdapter.request = request  # type: ignore[method-assign]
 
 
-def install_http_scrubber(bot: discord.Client, scrubber: SupportsScrub) -> None:
+def install_http_scrubber(bot: discord.Client, scrubber: Scrubber) -> None:
     """Scrub every REST body ``bot`` sends (its HTTP client, webhooks and interactions).
 
     Idempotent: installing again replaces the scrubber.
@@ -244,6 +243,6 @@ def uninstall_http_scrubber(bot: discord.Client) -> None:
     _webhook_scrubbers.pop(bot, None)
 
 
-def installed_scrubber(bot: discord.Client) -> SupportsScrub | None:
+def installed_scrubber(bot: discord.Client) -> Scrubber | None:
     """The scrubber installed on ``bot`` (None when there is none)."""
     return getattr(bot.http.request, _MARK, None)

@@ -15,7 +15,6 @@ on purpose:
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 import discord
 import psutil
 
+from instrumentation.hooks import finite_or_none
 from instrumentation.metrics import COMMAND_OUTCOMES, UNKNOWN, Metrics
 
 MB = 1024 * 1024
@@ -42,10 +42,6 @@ class CommandSummary:
     def executed(self) -> int:
         """Invocations of real commands (every outcome except ``not_found``)."""
         return int(sum(v for k, v in self.by_outcome.items() if k != "not_found"))
-
-    @property
-    def failures(self) -> int:
-        return int(sum(v for k, v in self.by_outcome.items() if k != "success"))
 
     @property
     def errors(self) -> int:
@@ -91,12 +87,6 @@ def summarize_commands(metrics: Metrics) -> CommandSummary:
     return summary
 
 
-def finite_or_none(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return value
-
-
 class BotMonitor:
     """The seed's monitor of one bot (``collect_metrics``, ``health_check``)."""
 
@@ -129,10 +119,6 @@ class BotMonitor:
             self._process.cpu_percent(None)  # prime it, so the first real reading is not 0.0
         except psutil.Error:
             pass
-
-    @property
-    def process(self) -> psutil.Process:
-        return self._process
 
     def command_summary(self) -> CommandSummary:
         if self._metrics is None:

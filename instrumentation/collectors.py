@@ -153,19 +153,11 @@ class GCCollector(Collector):
     @staticmethod
     def _families() -> list[CounterMetricFamily]:
         return [
+            CounterMetricFamily("python_gc_objects_collected", _GC_COLLECTED_HELP, labels=["generation"]),
             CounterMetricFamily(
-                "python_gc_objects_collected", "Objects collected during gc.", labels=["generation"]
+                "python_gc_objects_uncollectable", _GC_UNCOLLECTABLE_HELP, labels=["generation"]
             ),
-            CounterMetricFamily(
-                "python_gc_objects_uncollectable",
-                "Uncollectable objects found during GC.",
-                labels=["generation"],
-            ),
-            CounterMetricFamily(
-                "python_gc_collections",
-                "Number of times this generation was collected.",
-                labels=["generation"],
-            ),
+            CounterMetricFamily("python_gc_collections", _GC_COLLECTIONS_HELP, labels=["generation"]),
         ]
 
 

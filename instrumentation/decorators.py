@@ -117,6 +117,13 @@ class CallRecorder:
         if duration > self.slow_threshold:
             self._slow(children, duration)
 
+    def failed(self, duration: float, exc: BaseException) -> None:
+        """Record a call that raised ``exc``: ``cancelled`` for a cancellation, else ``error``."""
+        if isinstance(exc, asyncio.CancelledError):
+            self.cancelled(duration)
+        else:
+            self.error(duration, exc)
+
     def _slow(self, children: _Children, duration: float) -> None:
         children.slow.inc()
         logger.warning("Slow execution: %s took %.2fs", self.name, duration)
@@ -127,11 +134,8 @@ class CallRecorder:
         start = _perf_counter()
         try:
             yield
-        except asyncio.CancelledError:
-            self.cancelled(_perf_counter() - start)
-            raise
         except BaseException as exc:
-            self.error(_perf_counter() - start, exc)
+            self.failed(_perf_counter() - start, exc)
             raise
         self.success(_perf_counter() - start)
 
@@ -165,11 +169,8 @@ def _wrap_coroutine_function(func: Callable[..., Awaitable[Any]], rec: CallRecor
         start = _perf_counter()
         try:
             result = await func(*args, **kwargs)
-        except asyncio.CancelledError:
-            rec.cancelled(_perf_counter() - start)
-            raise
         except BaseException as exc:
-            rec.error(_perf_counter() - start, exc)
+            rec.failed(_perf_counter() - start, exc)
             raise
         # ``rec.success`` inlined: this is the hot path of every monitored call.
         duration = _perf_counter() - start
@@ -189,11 +190,8 @@ def _wrap_function(func: Callable[..., Any], rec: CallRecorder) -> Callable[...,
         start = _perf_counter()
         try:
             result = func(*args, **kwargs)
-        except asyncio.CancelledError:  # e.g. ``future.result()`` of a cancelled future
-            rec.cancelled(_perf_counter() - start)
-            raise
-        except BaseException as exc:
-            rec.error(_perf_counter() - start, exc)
+        except BaseException as exc:  # CancelledError too, e.g. ``future.result()`` of a cancelled future
+            rec.failed(_perf_counter() - start, exc)
             raise
         duration = _perf_counter() - start  # ``rec.success`` inlined, as above
         children = rec._children or rec._resolve()
@@ -239,11 +237,8 @@ def _wrap_async_generator_function(
                     to_send = None
         except GeneratorExit:
             raise
-        except asyncio.CancelledError:
-            rec.cancelled(elapsed + (_perf_counter() - step_start if step_start else 0.0))
-            raise
         except BaseException as exc:
-            rec.error(elapsed + (_perf_counter() - step_start if step_start else 0.0), exc)
+            rec.failed(elapsed + (_perf_counter() - step_start if step_start else 0.0), exc)
             raise
 
     return wrapper
@@ -282,7 +277,7 @@ def _wrap_generator_function(
         except GeneratorExit:
             raise
         except BaseException as exc:
-            rec.error(elapsed + (_perf_counter() - step_start if step_start else 0.0), exc)
+            rec.failed(elapsed + (_perf_counter() - step_start if step_start else 0.0), exc)
             raise
 
     return wrapper

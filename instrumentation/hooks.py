@@ -239,10 +239,6 @@ class _BatchedInstrumentation:
         self._installed = False
         self._hooks = _Hooks(bot)
 
-    @property
-    def installed(self) -> bool:
-        return self._installed
-
     def flush(self) -> None:
         raise NotImplementedError
 
@@ -497,14 +493,6 @@ class CommandInstrumentation(_BatchedInstrumentation):
             except Exception:
                 self._fail("flush")
 
-    def record(
-        self, name: str | None, kind: str, outcome: str, duration: float, error: BaseException | None = None
-    ) -> None:
-        """Count one invocation now. ``name`` comes from a command object (never user text) or is None."""
-        series = self._series_for(name, kind)
-        series.counter(outcome).inc()
-        self._observe(series, duration, error)
-
     def _observe(self, series: _CommandSeries, duration: float, error: BaseException | None) -> None:
         if duration < 0 or not math.isfinite(duration):
             duration = 0.0
@@ -603,7 +591,7 @@ class GatewayInstrumentation(_BatchedInstrumentation):
         self.metrics.ready.set_function(self._safe("ready", self.ready_value))
         self.metrics.bind_cache_sizes(
             guilds=self._safe_size("guilds", lambda: len(self.bot.guilds)),
-            users=self._safe_size("users", lambda: len(self.bot.users)),
+            users=self._safe_size("users", self._user_count),
             channels=self._safe_size("channels", self._channel_count),
         )
         self._installed = True
@@ -663,7 +651,13 @@ class GatewayInstrumentation(_BatchedInstrumentation):
             if value is not None and self._shard_up.get(shard, True):
                 self.metrics.gateway_latency.labels(str(shard)).set(value)
 
+    def _user_count(self) -> int:
+        # ``Client.users`` copies every cached user into a new list: too much for each scrape.
+        return len(self.bot._connection._users)
+
     def _channel_count(self) -> int:
+        # ``guilds`` is copied once (one C-level list(), safe against the loop adding a guild meanwhile);
+        # ``len(guild.channels)`` is the size of the guild's dict, no copy.
         return sum(len(guild.channels) for guild in self.bot.guilds)
 
     def _safe(self, hook: str, func: Callable[[], float]) -> Callable[[], float]:
@@ -677,13 +671,12 @@ class GatewayInstrumentation(_BatchedInstrumentation):
         return read
 
     def _safe_size(self, name: str, func: Callable[[], int]) -> Callable[[], float]:
-        # Read at scrape time, possibly from the server's worker thread while the loop mutates the
-        # cache: a concurrent-modification error keeps the previous value instead of failing the scrape.
+        # Read at scrape time, from the server's worker thread while the loop mutates the cache (the
+        # readers take sizes and one atomic copy, never iterate a live dict); a failure keeps the
+        # previous value instead of failing the scrape.
         def read() -> float:
             try:
                 value = float(func())
-            except RuntimeError:
-                return self._last_sizes[name]
             except Exception:
                 self._fail(f"cache_{name}")
                 return self._last_sizes[name]

@@ -122,7 +122,6 @@ def setup_debug_logging(
     root = logging.getLogger()
     remove_debug_logging(root)
 
-    formatter = logging.Formatter(LOG_FORMAT)
     redactor = RedactingFilter(scrubber if scrubber is not None else Scrubber())
     handlers: list[logging.Handler] = []
 
@@ -140,7 +139,7 @@ def setup_debug_logging(
     handlers.append(console_handler)
 
     for handler in handlers:
-        handler.setFormatter(formatter)
+        handler.setFormatter(_FORMATTER)
         handler.addFilter(redactor)
     if metrics is not None:
         # First, so it counts every record that reaches the root, whatever the handlers' levels.

@@ -57,7 +57,6 @@ class LoopLagMonitor:
         self._logger = logger if logger is not None else logging.getLogger(__name__)
         self.max_lag = 0.0
         self.last_lag = 0.0
-        self.blocks = 0
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread_id: int | None = None
@@ -144,7 +143,6 @@ class LoopLagMonitor:
             if self._counted_due == self._due:
                 return False
             self._counted_due = self._due
-            self.blocks += 1
         self._metrics.loop_blocked.inc()
         return True
 

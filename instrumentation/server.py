@@ -33,7 +33,6 @@ import logging
 import math
 import sys
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -117,7 +116,6 @@ class MetricsServer:
         )
         self._runner: web.AppRunner | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self.started_at: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -155,7 +153,6 @@ class MetricsServer:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comet-metrics-render")
         address = runner.addresses[0]
         self._port = int(address[1])
-        self.started_at = time.time()
         logger.info("Serving /metrics, /healthz, /readyz on %s", self.url)
 
     async def stop(self) -> None:

@@ -46,7 +46,6 @@ DEFAULT_TIMEOUT = 10.0
 #: How long a timed-out run may take to honour its cancellation before we answer anyway.
 CANCEL_GRACE = 1.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-OWNER_COMMANDS = ("debug", "memory", "tasks", "loglevel", "timeit")
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -188,7 +187,6 @@ class DebugCog(OwnerGate, commands.Cog, name="Debug"):
         self._stdout_lock = asyncio.Lock()
         self._last_result: Any = None
         self._task_snapshot: list[weakref.ref[asyncio.Task[Any]]] = []
-        self._token_added: str | None = None
 
     # -- shared plumbing -----------------------------------------------------------------------
 
@@ -201,15 +199,9 @@ class DebugCog(OwnerGate, commands.Cog, name="Debug"):
 
     def scrub(self, text: str) -> str:
         """Remove every configured secret (and the live token) from ``text``."""
-        telemetry = self._telemetry
-        scrubber = getattr(telemetry, "scrubber", None)
-        if scrubber is None:
-            token = self.bot.http.token
-            return text.replace(token, "[REDACTED]") if token else text
-        token = self.bot.http.token
-        if token and token != self._token_added:
-            scrubber.add(token)
-            self._token_added = token
+        scrubber = self._telemetry.scrubber
+        # The live token, even when the settings did not carry it (adding a known secret is a no-op).
+        scrubber.add(self.bot.http.token)
         return str(scrubber.scrub(text))
 
     async def send_output(
@@ -228,11 +220,6 @@ class DebugCog(OwnerGate, commands.Cog, name="Debug"):
             file=discord.File(data, filename=filename),
             allowed_mentions=NO_MENTIONS,
         )
-
-    def denied_label(self, ctx: commands.Context[Any]) -> str:
-        command = ctx.command.root_parent or ctx.command if ctx.command else None
-        name = command.name if command is not None else ""
-        return name if name in OWNER_COMMANDS else "debug"
 
     @contextlib.contextmanager
     def audited(self, ctx: commands.Context[Any], command: str) -> Iterator[None]:

@@ -151,7 +151,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
         if problem is not None:
             await ctx.send(problem, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
-        text = _clip(reason) or self.t("mod.no_reason")
+        text = self.reason_text(_clip(reason))
         try:
             store = store_of(self.bot)
             await store.add_warning(ctx.guild.id, member.id, ctx.author.id, text)

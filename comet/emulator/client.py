@@ -13,6 +13,17 @@ from comet.discord_endpoints import point_discord_at
 TEST_TOKEN = "emulator-token.abc.def-ghi"
 
 
+def test_intents() -> discord.Intents:
+    """The test bots' intents: default + message_content + members."""
+    intents = discord.Intents.default()
+    intents.message_content = True
+    intents.members = True
+    return intents
+
+
+test_intents.__test__ = False  # type: ignore[attr-defined]  # not a test when imported into one
+
+
 def fast_ready(client: discord.Client, guild_ready_timeout: float = 0.05) -> discord.Client:
     """Tune a client for tests: READY after ``guild_ready_timeout`` instead of 2 s of silence, and no
     5 s sleep before each re-IDENTIFY (discord.py's default ``before_identify_hook``). Not 0: with 0

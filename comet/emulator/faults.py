@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .gateway import Gateway
 
-REST_KINDS = ("slow", "rate_limit", "server_error", "forbidden")
-
 
 @dataclass(slots=True)
 class RestFault:

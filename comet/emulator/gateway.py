@@ -76,7 +76,6 @@ class GatewaySession:
     replayed: int = 0  # frames delivered by catch-up after a RESUME (events the client had missed)
     invalidated: bool = False
     connection: GatewayConnection | None = None
-    created_at: float = field(default_factory=time.monotonic)
     disconnected_at: float | None = None
     buffer: deque[tuple[int, str]] = field(init=False, repr=False)
 
@@ -107,7 +106,6 @@ class GatewayConnection:
     silent: bool = False
     sent_seq: int = 0  # last sequence number written to this socket
     heartbeats: int = 0
-    opened_at: float = field(default_factory=time.monotonic)
 
     @property
     def shard_id(self) -> int | None:

@@ -45,7 +45,8 @@ def missing_permissions() -> ApiError:
     return ApiError(403, 50013, "Missing Permissions")
 
 
-def _form_error(path: str, code: str, message: str) -> ApiError:
+def form_error(path: str, code: str, message: str) -> ApiError:
+    """400 Invalid Form Body, the error placed at ``path`` (dotted: ``embeds.0.title``)."""
     errors: dict[str, Any] = {}
     node = errors
     parts = path.split(".")
@@ -59,9 +60,9 @@ def _check_len(value: Any, limit: int, path: str) -> int:
     if value is None:
         return 0
     if not isinstance(value, str):
-        raise _form_error(path, "BASE_TYPE_STRING", "Must be a string.")
+        raise form_error(path, "BASE_TYPE_STRING", "Must be a string.")
     if len(value) > limit:
-        raise _form_error(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
+        raise form_error(path, "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.")
     return len(value)
 
 
@@ -69,14 +70,14 @@ def validate_embeds(embeds: Any) -> list[dict[str, Any]]:
     if embeds is None:
         return []
     if not isinstance(embeds, list):
-        raise _form_error("embeds", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
+        raise form_error("embeds", "LIST_TYPE_CONVERT", "Only iterables may be used in a ListType")
     if len(embeds) > MAX_EMBEDS:
-        raise _form_error("embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length.")
+        raise form_error("embeds", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length.")
     total = 0
     result = []
     for i, embed in enumerate(embeds):
         if not isinstance(embed, dict):
-            raise _form_error(
+            raise form_error(
                 f"embeds.{i}", "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType"
             )
         total += _check_len(embed.get("title"), 256, f"embeds.{i}.title")
@@ -87,15 +88,15 @@ def validate_embeds(embeds: Any) -> list[dict[str, Any]]:
         total += _check_len(author.get("name"), 256, f"embeds.{i}.author.name")
         fields = embed.get("fields") or []
         if len(fields) > 25:
-            raise _form_error(f"embeds.{i}.fields", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+            raise form_error(f"embeds.{i}.fields", "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
         for j, fld in enumerate(fields):
             total += _check_len(fld.get("name"), 256, f"embeds.{i}.fields.{j}.name")
             total += _check_len(fld.get("value"), 1024, f"embeds.{i}.fields.{j}.value")
             if not fld.get("name") or not fld.get("value"):
-                raise _form_error(f"embeds.{i}.fields.{j}", "BASE_TYPE_REQUIRED", "This field is required")
+                raise form_error(f"embeds.{i}.fields.{j}", "BASE_TYPE_REQUIRED", "This field is required")
         result.append({"type": "rich", **embed})
     if total > MAX_EMBED_TOTAL:
-        raise _form_error("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
+        raise form_error("embeds", "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000")
     return result
 
 
@@ -198,7 +199,7 @@ def build_message(
         target = state.channels[ref_channel].messages.get(ref_id) if ref_channel in state.channels else None
         if target is None:
             if reference.get("fail_if_not_exists", True):
-                raise _form_error("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
+                raise form_error("message_reference", "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")
         else:
             payload["type"] = REPLY
             payload["message_reference"] = {
@@ -261,12 +262,17 @@ def apply_edit(
     payload["edited_timestamp"] = iso_now()
 
 
+def emoji_payload(key: str) -> dict[str, Any]:
+    """The partial emoji of a reaction key (``"name"`` or ``"name:id"`` for a custom one)."""
+    name, _, eid = key.partition(":")
+    return {"id": eid or None, "name": name}
+
+
 def reaction_payloads(message: StoredMessage, bot_id: int) -> list[dict[str, Any]]:
     result = []
     for key, users in message.reactions.items():
         if not users:
             continue
-        name, _, eid = key.partition(":")
         result.append(
             {
                 "count": len(users),
@@ -275,7 +281,7 @@ def reaction_payloads(message: StoredMessage, bot_id: int) -> list[dict[str, Any
                 "me_burst": False,
                 "burst": False,
                 "burst_colors": [],
-                "emoji": {"id": eid or None, "name": name},
+                "emoji": emoji_payload(key),
             }
         )
     return result

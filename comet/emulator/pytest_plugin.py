@@ -9,24 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import discord
 import pytest_asyncio
 from discord.ext import commands
 
 from comet.discord_endpoints import current_endpoints, point_discord_at
 
-from .client import fast_ready, start_client, stop_client
+from .client import fast_ready, start_client, stop_client, test_intents
 from .server import Emulator
-
-
-def test_intents() -> discord.Intents:
-    intents = discord.Intents.default()
-    intents.message_content = True
-    intents.members = True
-    return intents
-
-
-test_intents.__test__ = False  # type: ignore[attr-defined]
 
 
 @pytest_asyncio.fixture

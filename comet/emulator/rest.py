@@ -75,7 +75,9 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
                         raise ApiError(400, 50109, "The request body contains invalid JSON.") from None
             if route is None:
                 raise ApiError(404, 0, "404: Not Found")
-            if not template.startswith(("/webhooks/", "/interactions/")) and not self._authorised(request):
+            if not template.startswith(("/webhooks/", "/interactions/")) and not self._authorised(
+                request.headers
+            ):
                 raise ApiError(401, 0, "401: Unauthorized")
             faults = self.emu.faults
             if faults.active:
@@ -98,12 +100,6 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
         self.emu.requests.append(record)
         self.emu.notify()
         return json_response(status, out, headers)
-
-    def _authorised(self, request: web.Request) -> bool:
-        auth = request.headers.get("Authorization", "")
-        if not auth.startswith("Bot ") or len(auth) <= 4:
-            return False
-        return self.emu.token is None or auth[4:] == self.emu.token
 
     async def _read_multipart(self, request: web.Request) -> tuple[bytes, Any, list[tuple[str, bytes]]]:
         reader = await request.multipart()

@@ -116,6 +116,9 @@ class RestBase:
         )
 
     async def _dispatch_message(self, event: str, message: StoredMessage) -> None:
+        """MESSAGE_CREATE / MESSAGE_UPDATE; none for an ephemeral message (only its recipient sees it)."""
+        if message.ephemeral:
+            return
         channel = self.state.channels[message.channel_id]
         data = message.payload
         gated = False
@@ -136,14 +139,13 @@ class RestBase:
         )
 
     async def post_message(self, channel: Channel, message: StoredMessage) -> None:
-        """Store and announce a new message (MESSAGE_CREATE, except for ephemeral ones)."""
+        """Store and announce a new message (MESSAGE_CREATE)."""
         self.state.store_message(message)
         for listener in self.emu.message_listeners:
             listener(message)
         for filename, data in message.files:
             self.emu.store_attachment(message, filename, data)
-        if not message.ephemeral:
-            await self._dispatch_message("MESSAGE_CREATE", message)
+        await self._dispatch_message("MESSAGE_CREATE", message)
 
     async def _delete(self, channel: Channel, message: StoredMessage) -> None:
         channel.messages.pop(message.id, None)
@@ -155,6 +157,9 @@ class RestBase:
         intent = INTENT_GUILD_MESSAGES if channel.guild_id is not None else INTENT_DIRECT_MESSAGES
         await self.emu.gateway.dispatch("MESSAGE_DELETE", data, guild_id=channel.guild_id, intent=intent)
 
-    def _authorised_call(self, call: Call) -> bool:
-        auth = call.headers.get("Authorization", "")
-        return auth.startswith("Bot ") and (self.emu.token is None or auth[4:] == self.emu.token)
+    def _authorised(self, headers: Mapping[str, str]) -> bool:
+        """A ``Bot <token>`` Authorization header (the emulator's token, if it requires one)."""
+        auth = headers.get("Authorization", "")
+        if not auth.startswith("Bot ") or len(auth) <= 4:
+            return False
+        return self.emu.token is None or auth[4:] == self.emu.token

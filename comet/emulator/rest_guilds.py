@@ -9,7 +9,7 @@ from .gateway import (
     INTENT_GUILD_MEMBERS,
     INTENT_GUILD_MODERATION,
 )
-from .messages import ApiError, missing_permissions, not_found
+from .messages import ApiError, form_error, missing_permissions, not_found
 from .rest_base import Call, RestBase
 from .state import Guild, Perm
 
@@ -63,16 +63,7 @@ class GuildRoutes(RestBase):
                 if when.tzinfo is None:
                     when = when.replace(tzinfo=datetime.UTC)
                 if when - datetime.datetime.now(datetime.UTC) > MAX_TIMEOUT + datetime.timedelta(seconds=60):
-                    raise ApiError(
-                        400,
-                        50035,
-                        "Invalid Form Body",
-                        {
-                            "communication_disabled_until": {
-                                "_errors": [{"code": "BASE_TYPE_BAD_TIME", "message": "Timeout too long"}]
-                            }
-                        },
-                    )
+                    raise form_error("communication_disabled_until", "BASE_TYPE_BAD_TIME", "Timeout too long")
                 until = when.isoformat()
             member.communication_disabled_until = until
             changes["communication_disabled_until"] = until
@@ -213,9 +204,7 @@ class GuildRoutes(RestBase):
 
     def _command_payload(self, call: Call, spec: Any, existing: dict[str, Any] | None) -> dict[str, Any]:
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-            raise ApiError(
-                400, 50035, "Invalid Form Body", {"name": {"_errors": [{"code": "BASE_TYPE_REQUIRED"}]}}
-            )
+            raise form_error("name", "BASE_TYPE_REQUIRED", "This field is required")
         command: dict[str, Any] = {
             "type": 1,
             "description": "",

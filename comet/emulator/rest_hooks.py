@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from . import messages as msgs
-from .messages import ApiError, not_found
+from .messages import ApiError, form_error, not_found
 from .rest_base import Call, RestBase
 from .state import FLAG_EPHEMERAL, FLAG_LOADING, Perm, StoredMessage, Webhook
 
@@ -56,15 +56,13 @@ class HookRoutes(RestBase):
         elif kind == 8:
             choices = data.get("choices")
             if not isinstance(choices, list) or len(choices) > 25:
-                raise ApiError(400, 50035, "Invalid Form Body", {"choices": {"_errors": [{"code": "BAD"}]}})
+                raise form_error("choices", "BASE_TYPE_MAX_LENGTH", "Must be a list of 25 or fewer.")
             if record.choices is not None and not record.choices.done():
                 record.choices.set_result(choices)
         elif kind == 9:
             record.payload["modal"] = data
         else:
-            raise ApiError(
-                400, 50035, "Invalid Form Body", {"type": {"_errors": [{"code": "BASE_TYPE_CHOICES"}]}}
-            )
+            raise form_error("type", "BASE_TYPE_CHOICES", "Value must be an interaction callback type.")
         record.response_type = int(kind)
         interaction_info: dict[str, Any] = {"id": str(record.id), "type": record.type}
         resource: dict[str, Any] | None = None
@@ -95,9 +93,7 @@ class HookRoutes(RestBase):
         self._require(guild, Perm.MANAGE_WEBHOOKS)
         name = call.body().get("name")
         if not isinstance(name, str) or not 1 <= len(name) <= 80:
-            raise ApiError(
-                400, 50035, "Invalid Form Body", {"name": {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH"}]}}
-            )
+            raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 80 in length.")
         webhook = self.emu.new_webhook(channel.id, name, creator_id=self.state.bot.id)
         return 200, self.webhook_payload(webhook, with_token=True)
 
@@ -141,7 +137,7 @@ class HookRoutes(RestBase):
         return record
 
     async def get_webhook(self, call: Call) -> tuple[int, Any]:
-        if "webhook_token" not in call.params and not self._authorised_call(call):
+        if "webhook_token" not in call.params and not self._authorised(call.headers):
             raise ApiError(401, 0, "401: Unauthorized")
         webhook = self._webhook(call)
         return 200, self.webhook_payload(webhook, with_token="webhook_token" not in call.params)
@@ -216,8 +212,7 @@ class HookRoutes(RestBase):
         message = self._hook_message(call)
         attachments = msgs.attachment_payloads(self.state, self.emu.url, message.channel_id, call.files)
         msgs.apply_edit(message, call.body(), attachments=attachments, files=call.files)
-        if not message.ephemeral:
-            await self._dispatch_message("MESSAGE_UPDATE", message)
+        await self._dispatch_message("MESSAGE_UPDATE", message)
         return 200, message.payload
 
     async def delete_webhook_message(self, call: Call) -> tuple[int, Any]:

@@ -25,7 +25,7 @@ class MessageRoutes(RestBase):
         except (TypeError, ValueError):
             user = None
         if user is None:
-            raise ApiError(400, 50035, "Invalid Form Body", {"recipient_id": {"_errors": [{"code": "x"}]}})
+            raise msgs.form_error("recipient_id", "NUMBER_TYPE_COERCE", "Value is not snowflake.")
         return 200, self.state.open_dm(user.id).payload(self.state.users)
 
     # -- channels / messages -----------------------------------------------------------------------
@@ -105,16 +105,7 @@ class MessageRoutes(RestBase):
         self._require(guild, Perm.MANAGE_MESSAGES)
         raw_ids = call.body().get("messages")
         if not isinstance(raw_ids, list) or not 2 <= len(raw_ids) <= 100:
-            raise ApiError(
-                400,
-                50035,
-                "Invalid Form Body",
-                {
-                    "messages": {
-                        "_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 2 and 100"}]
-                    }
-                },
-            )
+            raise msgs.form_error("messages", "BASE_TYPE_BAD_LENGTH", "Must be between 2 and 100")
         ids = [int(i) for i in raw_ids]
         two_weeks_ago = time.time() - 14 * 24 * 3600
         if any(snowflake_time(i) < two_weeks_ago for i in ids):
@@ -133,45 +124,45 @@ class MessageRoutes(RestBase):
 
     # -- reactions ---------------------------------------------------------------------------------
     @staticmethod
-    def _emoji(call: Call) -> tuple[str, dict[str, Any]]:
-        key = urllib.parse.unquote(call.params["emoji"])
-        name, _, eid = key.partition(":")
-        return key, {"id": eid or None, "name": name}
+    def _emoji(call: Call) -> str:
+        """The reaction key of the route: ``"name"`` or ``"name:id"``."""
+        return urllib.parse.unquote(call.params["emoji"])
 
     async def _reaction_event(
-        self, event: str, channel: Channel, message: StoredMessage, user_id: int, emoji: dict[str, Any]
+        self, event: str, channel: Channel, message: StoredMessage, data: dict[str, Any]
+    ) -> None:
+        """Dispatch a reaction event on ``message``; ``data``: the event's own fields."""
+        data.update(channel_id=str(channel.id), message_id=str(message.id))
+        if channel.guild_id is None:
+            intent = INTENT_DIRECT_MESSAGE_REACTIONS
+        else:
+            data["guild_id"] = str(channel.guild_id)
+            intent = INTENT_GUILD_MESSAGE_REACTIONS
+        await self.emu.gateway.dispatch(event, data, guild_id=channel.guild_id, intent=intent)
+
+    async def _user_reaction_event(
+        self, event: str, channel: Channel, message: StoredMessage, user_id: int, key: str
     ) -> None:
         data: dict[str, Any] = {
             "user_id": str(user_id),
-            "channel_id": str(channel.id),
-            "message_id": str(message.id),
-            "emoji": emoji,
+            "emoji": msgs.emoji_payload(key),
             "burst": False,
             "type": 0,
         }
         if channel.guild_id is not None:
-            guild = self.state.guilds[channel.guild_id]
-            data["guild_id"] = str(guild.id)
-            member = guild.members.get(user_id)
+            member = self.state.guilds[channel.guild_id].members.get(user_id)
             if member is not None and event == "MESSAGE_REACTION_ADD":
                 data["member"] = member.payload(self.state.users[user_id])
             data["message_author_id"] = str(message.author_id)
-            intent = INTENT_GUILD_MESSAGE_REACTIONS
-        else:
-            intent = INTENT_DIRECT_MESSAGE_REACTIONS
-        await self.emu.gateway.dispatch(event, data, guild_id=channel.guild_id, intent=intent)
+        await self._reaction_event(event, channel, message, data)
 
-    async def react(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> bool:
+    async def react(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> None:
         users = message.reactions.setdefault(key, [])
         if user_id in users:
-            return False
+            return
         users.append(user_id)
         message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
-        name, _, eid = key.partition(":")
-        await self._reaction_event(
-            "MESSAGE_REACTION_ADD", channel, message, user_id, {"id": eid or None, "name": name}
-        )
-        return True
+        await self._user_reaction_event("MESSAGE_REACTION_ADD", channel, message, user_id, key)
 
     async def unreact(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> None:
         users = message.reactions.get(key, [])
@@ -179,16 +170,13 @@ class MessageRoutes(RestBase):
             return
         users.remove(user_id)
         message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
-        name, _, eid = key.partition(":")
-        await self._reaction_event(
-            "MESSAGE_REACTION_REMOVE", channel, message, user_id, {"id": eid or None, "name": name}
-        )
+        await self._user_reaction_event("MESSAGE_REACTION_REMOVE", channel, message, user_id, key)
 
     async def add_own_reaction(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
         self._require(self.state.guild_of(channel.id), Perm.ADD_REACTIONS)
-        key, _ = self._emoji(call)
+        key = self._emoji(call)
         if len(message.reactions) >= 20 and key not in message.reactions:
             raise ApiError(400, 30010, "Maximum number of reactions reached (20)")
         await self.react(channel, message, key, self.state.bot.id)
@@ -197,24 +185,23 @@ class MessageRoutes(RestBase):
     async def remove_own_reaction(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        key, _ = self._emoji(call)
-        await self.unreact(channel, message, key, self.state.bot.id)
+        await self.unreact(channel, message, self._emoji(call), self.state.bot.id)
         return 204, None
 
     async def remove_reaction(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
         self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
-        key, _ = self._emoji(call)
-        await self.unreact(channel, message, key, call.id("user_id", "User", 10013))
+        await self.unreact(channel, message, self._emoji(call), call.id("user_id", "User", 10013))
         return 204, None
 
     async def get_reactions(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        key, _ = self._emoji(call)
         users = [
-            self.state.users[u].payload() for u in message.reactions.get(key, []) if u in self.state.users
+            self.state.users[u].payload()
+            for u in message.reactions.get(self._emoji(call), [])
+            if u in self.state.users
         ]
         return 200, users
 
@@ -222,18 +209,11 @@ class MessageRoutes(RestBase):
         channel = self._channel(call)
         message = self._message(channel, call)
         self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
-        key, emoji = self._emoji(call)
+        key = self._emoji(call)
         message.reactions.pop(key, None)
         message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
-        data = {"channel_id": str(channel.id), "message_id": str(message.id), "emoji": emoji}
-        if channel.guild_id is not None:
-            data["guild_id"] = str(channel.guild_id)
-        await self.emu.gateway.dispatch(
-            "MESSAGE_REACTION_REMOVE_EMOJI",
-            data,
-            guild_id=channel.guild_id,
-            intent=INTENT_GUILD_MESSAGE_REACTIONS,
-        )
+        data: dict[str, Any] = {"emoji": msgs.emoji_payload(key)}
+        await self._reaction_event("MESSAGE_REACTION_REMOVE_EMOJI", channel, message, data)
         return 204, None
 
     async def clear_reactions(self, call: Call) -> tuple[int, Any]:
@@ -242,13 +222,5 @@ class MessageRoutes(RestBase):
         self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
         message.reactions.clear()
         message.payload["reactions"] = []
-        data = {"channel_id": str(channel.id), "message_id": str(message.id)}
-        if channel.guild_id is not None:
-            data["guild_id"] = str(channel.guild_id)
-        await self.emu.gateway.dispatch(
-            "MESSAGE_REACTION_REMOVE_ALL",
-            data,
-            guild_id=channel.guild_id,
-            intent=INTENT_GUILD_MESSAGE_REACTIONS,
-        )
+        await self._reaction_event("MESSAGE_REACTION_REMOVE_ALL", channel, message, {})
         return 204, None

@@ -47,6 +47,3 @@ class Router:
             else:
                 return route, params
         return None, {}
-
-    def templates(self) -> list[str]:
-        return sorted({f"{r.method} {r.template}" for routes in self._table.values() for r in routes})

@@ -369,11 +369,6 @@ class Emulator:
         await self.rest.react(channel, message, emoji, user_id)
         self.notify()
 
-    async def remove_reaction(self, channel_id: int, message_id: int, user_id: int, emoji: str) -> None:
-        channel = self.state.channels[channel_id]
-        await self.rest.unreact(channel, channel.messages[message_id], emoji, user_id)
-        self.notify()
-
     def open_dm(self, user_id: int) -> int:
         """The DM channel id between the bot and ``user_id`` (users DM the bot through it)."""
         self._user(user_id)
@@ -492,10 +487,6 @@ class Emulator:
 
     def interaction_by_token(self, token: str) -> InteractionRecord | None:
         return self._interactions.get(token)
-
-    def interaction(self, interaction: dict[str, Any]) -> InteractionRecord | None:
-        """The emulator's record of an interaction (response type, original message, followups)."""
-        return self._interactions.get(str(interaction["token"]))
 
     # -- world building ----------------------------------------------------------------------------
     def add_guild(

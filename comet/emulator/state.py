@@ -118,10 +118,6 @@ def iso_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat()
 
 
-def iso_from_snowflake(snowflake: int) -> str:
-    return datetime.datetime.fromtimestamp(snowflake_time(snowflake), datetime.UTC).isoformat()
-
-
 @dataclass(eq=False)
 class User:
     id: int
@@ -535,9 +531,6 @@ class EmulatorState:
         if when.tzinfo is None:
             when = when.replace(tzinfo=datetime.UTC)
         return when > datetime.datetime.now(datetime.UTC)
-
-    def channel(self, channel_id: int) -> Channel | None:
-        return self.channels.get(channel_id)
 
     def guild_of(self, channel_id: int) -> Guild | None:
         channel = self.channels.get(channel_id)

@@ -22,7 +22,7 @@ from discord.ext import commands
 
 from comet.discord_endpoints import current_endpoints, point_discord_at
 
-from .client import fast_ready, start_client, stop_client
+from .client import fast_ready, start_client, stop_client, test_intents
 from .server import Emulator
 from .state import DEMO
 
@@ -39,11 +39,9 @@ class TestEnvironment:
         command_prefix: str = "!",
         user_id: int = DEMO.member_ids[0],
     ) -> None:
-        if intents is None:
-            intents = discord.Intents.default()
-            intents.message_content = True
-            intents.members = True
-        self.bot: commands.Bot = bot or commands.Bot(command_prefix=command_prefix, intents=intents)
+        self.bot: commands.Bot = bot or commands.Bot(
+            command_prefix=command_prefix, intents=intents or test_intents()
+        )
         self.emulator = emulator
         self.user_id = user_id
         self._own_emulator = emulator is None
@@ -55,9 +53,8 @@ class TestEnvironment:
         if self.emulator is None:
             self.emulator = await Emulator().start()
         self._previous_endpoints = current_endpoints()
-        point_discord_at(self.emulator.api_base, self.emulator.gateway_url)
         fast_ready(self.bot)
-        self._task = await start_client(self.bot, self.emulator)
+        self._task = await start_client(self.bot, self.emulator)  # points discord.py at the emulator
         guild = self.bot.get_guild(DEMO.guild_id)
         if guild is None:
             raise RuntimeError("the demo guild did not arrive (is the emulator seeded?)")

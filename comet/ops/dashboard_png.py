@@ -110,13 +110,7 @@ def data_panels(dashboard: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def expand_query(expr: str, *, rate_interval: str, variables: Mapping[str, str] | None = None) -> str:
     """``expr`` as Grafana would send it: ``$__rate_interval`` and template variables filled in."""
-    values = {
-        "__rate_interval": rate_interval,
-        "__interval": rate_interval,
-        "__range": rate_interval,
-        **ALL_VALUES,
-        **(variables or {}),
-    }
+    values = {"__rate_interval": rate_interval, **ALL_VALUES, **(variables or {})}
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(2)

@@ -15,8 +15,8 @@ they show up in the demo's "Discord": ``GET <emulator>/_control/channels/<id>/me
 traffic knobs (COMET_DEMO_RATE, _SLOW_RATIO, _SLOW_SECONDS, _FAIL_RATIO) pass through from the
 environment; any other COMET_* setting (the token above all) does not.
 
-The pieces (:class:`DemoProcess`, :class:`Stack`) are what the ops tests run, with free ports and 1 s
-intervals.
+The ops tests run this command itself, with free ports and 1 s intervals; ``metric_table --demo``
+uses :class:`DemoProcess` alone.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def local_url(port: int) -> str:
+    """The base URL of a process of the stack (every one listens on 127.0.0.1)."""
+    return f"http://127.0.0.1:{port}"
 
 
 def http_get(url: str, timeout: float = 3.0, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
@@ -163,10 +168,6 @@ class ManagedProcess:
             start_new_session=True,
         )
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
     def problem(self) -> str | None:
         """None while running; else why it is not, with the end of its log."""
         if self.process is None:
@@ -248,11 +249,11 @@ class DemoProcess(StartStopContext):
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.metrics_port}"
+        return local_url(self.metrics_port)
 
     @property
     def emulator_url(self) -> str:
-        return f"http://127.0.0.1:{self.emulator_port}"
+        return local_url(self.emulator_port)
 
     def start(self) -> None:
         self.process.start()
@@ -317,8 +318,6 @@ class StackSettings:
     render: RenderOptions = field(
         default_factory=lambda: RenderOptions(scrape_interval="5s", evaluation_interval="5s")
     )
-    #: Post alerts to a webhook of the demo's emulator when render.discord_webhook_url is not set.
-    alerts_to_demo_channel: bool = True
     prometheus_bin: str = field(default_factory=lambda: shutil.which("prometheus") or PROMETHEUS_BIN)
     alertmanager_bin: str = field(
         default_factory=lambda: shutil.which("prometheus-alertmanager") or ALERTMANAGER_BIN
@@ -344,11 +343,11 @@ class Stack(StartStopContext):
 
     @property
     def prometheus_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.prometheus_port}"
+        return local_url(self.settings.prometheus_port)
 
     @property
     def alertmanager_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.alertmanager_port}"
+        return local_url(self.settings.alertmanager_port)
 
     def urls(self) -> dict[str, str]:
         return {
@@ -374,7 +373,7 @@ class Stack(StartStopContext):
         self.demo.wait_ready(ready_timeout)
         options = s.render
         self.discord_webhook_url = options.discord_webhook_url
-        if self.discord_webhook_url is None and s.alerts_to_demo_channel:
+        if self.discord_webhook_url is None:  # alerts go to the demo's own #alerts channel
             self.discord_webhook_url = self._demo_channel_webhook()
         self.rendered = render(
             replace(
@@ -425,8 +424,7 @@ class Stack(StartStopContext):
     def demo_alerts_channel(self) -> int:
         from comet.emulator import DEMO
 
-        channel: int = getattr(DEMO, "alerts_channel_id", DEMO.general_channel_id)
-        return channel
+        return DEMO.alerts_channel_id
 
     def _demo_channel_webhook(self) -> str | None:
         return create_emulator_webhook(self.demo.emulator_url, self.demo_alerts_channel)

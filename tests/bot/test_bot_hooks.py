@@ -181,14 +181,23 @@ async def test_any_discord_py_bot_is_measured_through_listeners(
         return registry.get_sample_value("comet_commands_total", labels) or 0.0
 
     async def run(content: str | None, event: str) -> None:
-        done = asyncio.ensure_future(bot.wait_for(event))  # discord.py's own event, after our listener's
-        if content is None:
-            inter = await emulator.send_slash(channel, DEMO.member_ids[0], "hello", {})
-            assert (await emulator.wait_for_reply(channel, after=inter)).content == "hi"
-        else:
-            await emulator.send_message(channel, DEMO.member_ids[0], content)
-        await asyncio.wait_for(done, 5)
-        await asyncio.sleep(0)  # let the listener task scheduled with that event run
+        # discord.py starts an event's listeners as tasks in the order they were added, and the
+        # instrumentation's never awaits: when this one (added after it) runs, the note is taken.
+        seen = asyncio.Event()
+
+        async def after_instrumentation(*_: Any) -> None:
+            seen.set()
+
+        bot.add_listener(after_instrumentation, f"on_{event}")
+        try:
+            if content is None:
+                inter = await emulator.send_slash(channel, DEMO.member_ids[0], "hello", {})
+                assert (await emulator.wait_for_reply(channel, after=inter)).content == "hi"
+            else:
+                await emulator.send_message(channel, DEMO.member_ids[0], content)
+            await asyncio.wait_for(seen.wait(), 5)
+        finally:
+            bot.remove_listener(after_instrumentation, f"on_{event}")
 
     channel = DEMO.general_channel_id
     await run("!hello", "command_completion")

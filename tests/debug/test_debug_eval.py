@@ -56,8 +56,10 @@ async def test_exceptions_come_back_as_values_even_system_exit() -> None:
 
 @pytest.mark.asyncio
 async def test_cancellation_propagates() -> None:
-    task = asyncio.ensure_future(run("await asyncio.sleep(3600)"))
-    await asyncio.sleep(0)
+    started = asyncio.Event()
+    task = asyncio.ensure_future(run("started.set()\nawait asyncio.sleep(3600)", started=started))
+    # Cancel once the code is inside its await, not before the task ran (that would prove nothing).
+    await asyncio.wait_for(started.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 import pytest
 from prometheus_client import generate_latest
@@ -59,7 +60,23 @@ async def test_reload_load_unload_report_each_extension(comet, locale: str) -> N
     assert (await h.ask("!reload")).content == t("reload.usage", command="reload")
 
 
+@pytest.fixture
+def restore_talents_module() -> Iterator[None]:
+    """Give ``comet.talents`` its namespace back after the test reloaded it in this process.
+
+    ``importlib.reload`` re-executes the module in place: later tests would otherwise hold the old
+    classes (``TalentDataError``, ...) while the module raises and returns the new ones.
+    """
+    import comet.talents
+
+    saved = dict(vars(comet.talents))
+    yield
+    vars(comet.talents).clear()
+    vars(comet.talents).update(saved)
+
+
 @pytest.mark.asyncio
+@pytest.mark.usefixtures("restore_talents_module")
 async def test_a_helper_module_reload_also_reloads_the_extensions_using_it(comet) -> None:
     extensions = ("comet.cogs.debug", "comet.cogs.reload", "comet.cogs.community")
     h = await comet(extensions=extensions)

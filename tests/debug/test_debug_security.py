@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tracemalloc
 from pathlib import Path
@@ -244,11 +245,5 @@ async def test_runaway_debug_is_stopped_by_the_timeout(comet) -> None:
     assert h.invocations("debug", "timeout") == 3
     assert (await h.ask("!debug 40 + 2")).content == "```\n結果: 42\n```"  # the bot still answers
     h.bot.keep_going = False
-    stubborn_task = [t for t in _all_tasks() if t.get_name().startswith("comet-debug-")]
+    stubborn_task = [t for t in asyncio.all_tasks() if t.get_name().startswith("comet-debug-")]
     await h.emu.wait_for(lambda: all(t.done() for t in stubborn_task), timeout=5)
-
-
-def _all_tasks() -> set:
-    import asyncio
-
-    return asyncio.all_tasks()

@@ -43,10 +43,7 @@ async def test_drop_socket_resumes_and_replays_missed_events(
     identifies = emulator.identify_count
     session = demo_session(emulator, answering_bot)
     assert emulator.faults.drop_socket(demo_shard(answering_bot)) >= 1
-    # Sent while the bot has no connection: only a RESUME replay can deliver it.
-    msg = await emulator.send_message(GENERAL, MEMBER, "!ping")
-    reply = await emulator.wait_for_reply(GENERAL, after=msg)
-    assert reply.content == "pong"
+    await assert_answers(emulator)  # sent while the bot has no connection: only a RESUME replay delivers it
     assert session.resumes >= 1 and session.replayed >= 2  # the missed MESSAGE_CREATE + RESUMED
     assert emulator.identify_count == identifies
     inter = await emulator.send_slash(GENERAL, MEMBER, "hello")
@@ -66,8 +63,7 @@ async def test_reconnect_op7_resumes_on_resume_gateway_url(
     answering_bot.add_listener(on_resumed)
     session = demo_session(emulator, answering_bot)
     emulator.faults.reconnect(demo_shard(answering_bot))
-    msg = await emulator.send_message(GENERAL, MEMBER, "!ping")
-    assert (await emulator.wait_for_reply(GENERAL, after=msg)).content == "pong"
+    await assert_answers(emulator)
     await emulator.wait_for(lambda: session.connected and bool(resumed))
     assert session.connection is not None and session.connection.path == "/resume-gateway"
     assert emulator.identify_count == identifies
@@ -92,8 +88,7 @@ async def test_invalid_session_resumable_resumes(emulator: Emulator, answering_b
     identifies = emulator.identify_count
     session = demo_session(emulator, answering_bot)
     emulator.faults.invalid_session(resumable=True, shard=demo_shard(answering_bot))
-    msg = await emulator.send_message(GENERAL, MEMBER, "!ping")
-    assert (await emulator.wait_for_reply(GENERAL, after=msg)).content == "pong"
+    await assert_answers(emulator)
     assert session.resumes >= 1 and emulator.identify_count == identifies
 
 

@@ -107,6 +107,15 @@ async def test_standalone_emulator_with_control_api(standalone: dict[str, Any]) 
     async def ping(ctx: commands.Context[commands.AutoShardedBot]) -> None:
         await ctx.send("pong")
 
+    resumed: set[int] = set()
+    both_resumed = asyncio.Event()
+
+    @bot.event
+    async def on_shard_resumed(shard_id: int) -> None:
+        resumed.add(shard_id)
+        if len(resumed) == 2:
+            both_resumed.set()
+
     point_discord_at(standalone["api_base"], standalone["gateway_url"])
     task = await start_client(bot, None)
     try:
@@ -129,6 +138,7 @@ async def test_standalone_emulator_with_control_api(standalone: dict[str, Any]) 
                 sent = await response.json()
             async with http.post(f"{control}/wait-reply", json={**wait, "after": sent}) as response:
                 assert (await response.json())["content"] == "pong"
+            await asyncio.wait_for(both_resumed.wait(), 10)  # the reply proves only the demo shard's RESUME
             async with http.get(f"{control}/state") as response:
                 state = await response.json()
             assert state["resume_count"] >= 2 and state["identify_count"] == 2

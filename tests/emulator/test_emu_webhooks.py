@@ -85,8 +85,11 @@ async def test_alertmanager_discord_notifier_posts_to_the_emulator(
     )  # fmt: skip
     try:
         assert proc.stderr is not None
-        while b"Listening on" not in await asyncio.wait_for(proc.stderr.readline(), 20):
-            pass
+        while True:
+            line = await asyncio.wait_for(proc.stderr.readline(), 20)
+            assert line, "alertmanager exited before it listened"  # EOF: readline returns b"" forever
+            if b"Listening on" in line:
+                break
         labels = {"alertname": "CometDown", "severity": "critical"}
         alert = [{"labels": labels, "annotations": {"summary": "down"}}]
         async with aiohttp.ClientSession() as http:

@@ -346,6 +346,18 @@ def test_sync_generator_keeps_send_and_return_value(registry: CollectorRegistry)
     assert calls(registry, "gen", "success") == 1
 
 
+def test_sync_generator_cancellation_is_cancelled(registry: CollectorRegistry) -> None:
+    @monitor_performance(registry=registry, name="waits_on_future")
+    def waits_on_future() -> Iterator[int]:
+        yield 1
+        raise asyncio.CancelledError  # as ``future.result()`` of a cancelled future does
+
+    with pytest.raises(asyncio.CancelledError):
+        list(waits_on_future())
+    assert calls(registry, "waits_on_future", "cancelled") == 1
+    assert calls(registry, "waits_on_future", "error") == 0
+
+
 # -- concurrency and the hot path ----------------------------------------------------------------
 
 

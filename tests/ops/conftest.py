@@ -17,7 +17,7 @@ import pytest
 from ops_support import LIVE_DEMO_ENV, REPO, LiveStack, WebhookReceiver, read_lines, stop_stack
 from support import require_binary
 
-from comet.ops.stack import free_port, wait_until
+from comet.ops.stack import demo_environment, free_port, local_url, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +45,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "--max-alert-for", "1s",
         "--webhook-url", receiver.url,
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COMET_")}
-    env.update(LIVE_DEMO_ENV)
-    env["PYTHONUNBUFFERED"] = "1"
+    env = demo_environment(os.environ, {**LIVE_DEMO_ENV, "PYTHONUNBUFFERED": "1"})
     process = subprocess.Popen(
         argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
@@ -61,10 +59,10 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         stack = LiveStack(
             process=process,
             workdir=workdir,
-            prometheus_url=f"http://127.0.0.1:{ports['prometheus']}",
-            alertmanager_url=f"http://127.0.0.1:{ports['alertmanager']}",
-            metrics_url=f"http://127.0.0.1:{ports['metrics']}",
-            emulator_url=f"http://127.0.0.1:{ports['emulator']}",
+            prometheus_url=local_url(ports["prometheus"]),
+            alertmanager_url=local_url(ports["alertmanager"]),
+            metrics_url=local_url(ports["metrics"]),
+            emulator_url=local_url(ports["emulator"]),
             receiver=receiver,
             started_at=time.time(),
             output=output,

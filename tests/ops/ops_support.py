@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from comet.ops.stack import answers_200, http_get
+from comet.ops.stack import answers_200, http_get, local_url
 
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "alerting" / "rules").glob("*.yml"))
@@ -143,9 +143,7 @@ def stop_stack(process: subprocess.Popen[str], output: list[str], ports: dict[st
         code = process.returncode
     assert code == 0, f"the stack exited with {code}:\n" + "\n".join(output[-30:])
     assert output[-1] == "stopped.", "\n".join(output[-10:])
-    for name in ("prometheus", "alertmanager", "metrics"):
-        assert not answers_200(f"http://127.0.0.1:{ports[name]}/-/ready")(), (
-            f"{name} still answers after stop"
-        )
+    for name, path in (("prometheus", "/-/ready"), ("alertmanager", "/-/ready"), ("metrics", "/healthz")):
+        assert not answers_200(local_url(ports[name]) + path)(), f"{name} still answers after stop"
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", ports[name])) != 0, f"{name} port still open after stop"

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_support import DASHBOARD
+import yaml
+from ops_support import DASHBOARD, RULE_FILES
 
 from comet.ops.dashboard_png import (
     PanelData,
@@ -82,10 +83,27 @@ def test_panels_cover_the_issue(dashboard: dict[str, Any]) -> None:
     }  # fmt: skip
     assert expected <= titles, expected - titles
     exprs = " ".join(e for _, e in _exprs(dashboard))
-    for needle in ("histogram_quantile(0.5,", "histogram_quantile(0.95,", "histogram_quantile(0.99,",
+    # Command latency p50/p95/p99 (recording rules), storage p95 (computed in the panel).
+    for needle in ("instance:comet_command_duration_seconds:p50_5m",
+                   "instance:comet_command_duration_seconds:p95_5m",
+                   "instance:comet_command_duration_seconds:p99_5m", "histogram_quantile(0.95,",
                    'function=~"storage\\\\..*"', "comet_automod_actions_total", "ALERTS{",
                    "instance_command:comet_command_duration_seconds:p95_5m"):  # fmt: skip
         assert needle in exprs, needle
+
+
+def test_panels_read_the_recording_rules_instead_of_computing_them_again(dashboard: dict[str, Any]) -> None:
+    """What alerting/rules/recording.yml computes all the time, no panel computes again from the raw
+    series; and every recorded series is read (by a panel or an alert)."""
+    rules = [r for path in RULE_FILES for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+    records = {rule["record"]: rule["expr"] for rule in rules if "record" in rule}
+    sources = {name for expr in records.values() for name in re.findall(r"\bcomet_\w+", expr)}
+    assert {"comet_commands_total", "comet_command_duration_seconds_bucket"} <= sources, sources
+    panel_exprs = " ".join(expr for _, expr in _exprs(dashboard))
+    for source in sources:
+        assert not re.search(rf"\b{source}\b", panel_exprs), f"a panel recomputes a recorded {source}"
+    readers = " ".join([panel_exprs, *(rule["expr"] for rule in rules if "alert" in rule)])
+    assert not [name for name in records if name not in readers], "recorded but never read"
 
 
 def test_panels_do_not_overlap(dashboard: dict[str, Any]) -> None:

@@ -103,8 +103,10 @@ def _collect(live_stack: LiveStack) -> list[PanelData]:
                    rate_interval=RATE_INTERVAL)  # fmt: skip
 
 
-def _panels_with_data(live_stack: LiveStack) -> list[PanelData]:
-    """Poll until every panel that must have data has it (or the deadline); the last collection."""
+@pytest.fixture(scope="module")
+def panels_with_data(live_stack: LiveStack) -> list[PanelData]:
+    """Poll until every panel that must have data has it (or the deadline); the last collection.
+    Collected once for the tests that check it and draw it."""
     last: list[PanelData] = []
 
     def complete() -> bool:
@@ -119,8 +121,8 @@ def _panels_with_data(live_stack: LiveStack) -> list[PanelData]:
     return last
 
 
-def test_every_panel_query_returns_data_from_prometheus(live_stack: LiveStack) -> None:
-    collected = _panels_with_data(live_stack)
+def test_every_panel_query_returns_data_from_prometheus(panels_with_data: list[PanelData]) -> None:
+    collected = panels_with_data
     ids = {d.id for d in collected}
     assert set(MAY_BE_EMPTY) <= ids, "MAY_BE_EMPTY names a panel that is not on the dashboard"
     errors = {f"{d.id} {d.title}": d.errors for d in collected if d.errors}
@@ -136,8 +138,8 @@ def _png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-def test_dashboard_png_draws_every_panel(live_stack: LiveStack, tmp_path: Path) -> None:
-    collected = _panels_with_data(live_stack)
+def test_dashboard_png_draws_every_panel(panels_with_data: list[PanelData], tmp_path: Path) -> None:
+    collected = panels_with_data
     out = tmp_path / "dashboard.png"
     drawn = draw(load_dashboard(DASHBOARD), collected, out)
     assert set(drawn) == {d.id for d in collected}, "a panel was not drawn at all"
@@ -185,7 +187,8 @@ def test_slow_responses_alert_reaches_discord_channel_and_generic_webhook(live_s
 
 
 def test_metric_table_generated_from_the_live_exposition(live_stack: LiveStack) -> None:
-    rows = {row.name: row for row in metric_rows(fetch_exposition(f"{live_stack.metrics_url}/metrics"))}
+    exposition = fetch_exposition(f"{live_stack.metrics_url}/metrics")
+    rows = {row.name: row for row in metric_rows(exposition)}
     assert rows["comet_commands_total"].type == "counter"
     assert rows["comet_commands_total"].labels == ("command", "kind", "outcome")
     assert rows["comet_command_duration_seconds"].type == "histogram"
@@ -196,7 +199,6 @@ def test_metric_table_generated_from_the_live_exposition(live_stack: LiveStack) 
     assert rows["comet_command_duration_seconds"].help.startswith("Time from a command's invocation")
     # Every family of the bot the demo serves, but the "<name>_created" companions of counters and
     # histograms (the text format's creation timestamps).
-    exposition = fetch_exposition(f"{live_stack.metrics_url}/metrics")
     families = {line.split()[2] for line in exposition.splitlines() if line.startswith("# HELP ")}
     bot_families = {name for name in families if name.startswith(("comet_", "process_", "python_"))}
     companions = {name for name in bot_families if name.endswith("_created")}
