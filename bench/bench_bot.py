@@ -33,7 +33,7 @@ import aiohttp
 import discord
 
 from comet.config import Settings
-from comet.discord_endpoints import current_endpoints, point_discord_at
+from comet.discord_endpoints import restoring_endpoints
 from comet.emulator.client import TEST_TOKEN, fast_ready
 from comet.launcher import Runtime, start_runtime
 
@@ -299,12 +299,8 @@ def report(r: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    previous = current_endpoints()
-    try:
-        with tempfile.TemporaryDirectory(prefix="comet-bench-") as workdir:
-            result = asyncio.run(run(Path(workdir)))
-    finally:
-        point_discord_at(*previous)
+    with restoring_endpoints(), tempfile.TemporaryDirectory(prefix="comet-bench-") as workdir:
+        result = asyncio.run(run(Path(workdir)))
     report(result)
 
 

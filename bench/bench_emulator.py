@@ -25,7 +25,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from comet.discord_endpoints import current_endpoints, point_discord_at
+from comet.discord_endpoints import point_discord_at, restoring_endpoints
 from comet.emulator import Emulator
 from comet.emulator.client import fast_ready, start_client, stop_client
 from comet.emulator.load import run_load
@@ -132,12 +132,9 @@ async def out_of_process() -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    previous = current_endpoints()
-    try:
+    with restoring_endpoints():
         local = asyncio.run(in_process())
         remote = asyncio.run(out_of_process())
-    finally:
-        point_discord_at(*previous)
     print(
         f"\nround trips through discord.py {discord.__version__} ({os.cpu_count()} CPUs), {CHANNELS} channels"
     )

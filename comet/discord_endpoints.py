@@ -6,6 +6,9 @@ interaction follow-ups, and ``DiscordWebSocket.DEFAULT_GATEWAY``), so they are p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import discord.gateway
 import discord.http
 import yarl
@@ -22,3 +25,13 @@ def point_discord_at(api_base: str = DISCORD_API_BASE, gateway_url: str = DISCOR
 
 def current_endpoints() -> tuple[str, str]:
     return discord.http.Route.BASE, str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+
+
+@contextmanager
+def restoring_endpoints() -> Iterator[None]:
+    """Put discord.py's endpoints back as they were when the block ends (tests, benchmarks)."""
+    previous = current_endpoints()
+    try:
+        yield
+    finally:
+        point_discord_at(*previous)

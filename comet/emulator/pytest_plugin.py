@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest_asyncio
 from discord.ext import commands
 
-from comet.discord_endpoints import current_endpoints, point_discord_at
+from comet.discord_endpoints import point_discord_at, restoring_endpoints
 
 from .client import fast_ready, start_client, stop_client, test_intents
 from .server import Emulator
@@ -20,13 +20,10 @@ from .server import Emulator
 
 @pytest_asyncio.fixture
 async def emulator() -> AsyncIterator[Emulator]:
-    previous = current_endpoints()
-    async with Emulator() as emu:
-        point_discord_at(emu.api_base, emu.gateway_url)
-        try:
+    with restoring_endpoints():
+        async with Emulator() as emu:
+            point_discord_at(emu.api_base, emu.gateway_url)
             yield emu
-        finally:
-            point_discord_at(*previous)
 
 
 @pytest_asyncio.fixture

@@ -19,7 +19,7 @@ import pytest_asyncio
 from aiohttp import web
 from debug_support import TOKEN
 
-from comet.discord_endpoints import current_endpoints, point_discord_at
+from comet.discord_endpoints import point_discord_at, restoring_endpoints
 from comet.emulator import DEMO
 
 #: The owner tools alone: fast to start; the reload-under-traffic test loads every extension.
@@ -82,12 +82,11 @@ async def rest_recorder() -> AsyncIterator[RestRecorder]:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     recorder.base = f"http://127.0.0.1:{port}"
-    previous = current_endpoints()
-    point_discord_at(f"{recorder.base}/api/v10", "ws://127.0.0.1:9/")
     try:
-        yield recorder
+        with restoring_endpoints():
+            point_discord_at(f"{recorder.base}/api/v10", "ws://127.0.0.1:9/")
+            yield recorder
     finally:
-        point_discord_at(*previous)
         await runner.cleanup()
 
 
@@ -169,7 +168,6 @@ async def comet(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Harness
     from comet.telemetry import Telemetry
 
     started: list[tuple[Any, Any, Any]] = []
-    previous = current_endpoints()
 
     async def start(
         *,
@@ -204,12 +202,12 @@ async def comet(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Harness
         started.append((emu, bot, (task, store)))
         return Harness(emu, bot, settings, tmp_path / "comet.log")
 
-    try:
-        yield start
-    finally:
-        for emu, bot, (task, store) in reversed(started):
-            await stop_client(bot, task)
-            if store is not None:
-                await store.close()
-            await emu.stop()
-        point_discord_at(*previous)
+    with restoring_endpoints():
+        try:
+            yield start
+        finally:
+            for emu, bot, (task, store) in reversed(started):
+                await stop_client(bot, task)
+                if store is not None:
+                    await store.close()
+                await emu.stop()

@@ -6,7 +6,7 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.discord_endpoints import current_endpoints, point_discord_at
+from comet.discord_endpoints import restoring_endpoints
 from comet.emulator import DEMO, Emulator
 from comet.emulator.client import fast_ready, start_client, stop_client
 from comet.emulator.pytest_plugin import test_intents
@@ -107,13 +107,10 @@ async def test_auto_sharded_bot_two_shards(emulator: Emulator) -> None:
 
 @pytest.mark.asyncio
 async def test_wrong_token_is_a_login_failure() -> None:
-    previous = current_endpoints()
-    try:
+    with restoring_endpoints():
         async with Emulator(token="the.right.token") as emu:
             bot = fast_ready(commands.Bot(command_prefix="!", intents=test_intents()))
             with pytest.raises(discord.LoginFailure):
                 await start_client(bot, emu, token="a.wrong.token")
             await bot.close()
             assert [r.status for r in emu.requests] == [401]
-    finally:
-        point_discord_at(*previous)

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from discord.ext import commands
 
-from comet.discord_endpoints import current_endpoints, point_discord_at
+from comet.discord_endpoints import point_discord_at, restoring_endpoints
 from comet.emulator import DEMO, Emulator
 from comet.emulator.client import fast_ready, start_client, stop_client
 from comet.emulator.pytest_plugin import test_intents
@@ -100,7 +100,6 @@ async def standalone() -> AsyncIterator[dict[str, Any]]:
 @pytest.mark.asyncio
 async def test_standalone_emulator_with_control_api(standalone: dict[str, Any]) -> None:
     control = f"{standalone['url']}/_control"
-    previous = current_endpoints()
     bot = fast_ready(commands.AutoShardedBot(command_prefix="!", intents=test_intents()))
 
     @bot.command()
@@ -116,41 +115,43 @@ async def test_standalone_emulator_with_control_api(standalone: dict[str, Any]) 
         if len(resumed) == 2:
             both_resumed.set()
 
-    point_discord_at(standalone["api_base"], standalone["gateway_url"])
-    task = await start_client(bot, None)
-    try:
-        assert bot.shard_count == 2  # recommended by the standalone's /gateway/bot
-        async with aiohttp.ClientSession() as http:
-            message = {
-                "channel_id": str(DEMO.general_channel_id),
-                "author_id": DEMO.member_ids[0],
-                "content": "!ping",
-            }
-            async with http.post(f"{control}/messages", json=message) as response:
-                assert response.status == 200
-                sent = await response.json()
-            wait = {"channel_id": DEMO.general_channel_id, "after": sent, "timeout": 10}
-            async with http.post(f"{control}/wait-reply", json=wait) as response:
-                assert response.status == 200 and (await response.json())["content"] == "pong"
-            async with http.post(f"{control}/faults", json={"fault": "reconnect"}) as response:
-                assert (await response.json())["affected"] == 2
-            async with http.post(f"{control}/messages", json=message) as response:
-                sent = await response.json()
-            async with http.post(f"{control}/wait-reply", json={**wait, "after": sent}) as response:
-                assert (await response.json())["content"] == "pong"
-            await asyncio.wait_for(both_resumed.wait(), 10)  # the reply proves only the demo shard's RESUME
-            async with http.get(f"{control}/state") as response:
-                state = await response.json()
-            assert state["resume_count"] >= 2 and state["identify_count"] == 2
-            assert sorted(s["shard"][0] for s in state["sessions"]) == [0, 1]
-            route = {"route": "/channels/{channel_id}/messages"}
-            async with http.get(f"{control}/requests", params=route) as response:
-                assert [r["json"]["content"] for r in await response.json()] == ["pong", "pong"]
-            async with http.get(f"{control}/channels/{DEMO.general_channel_id}/messages") as response:
-                assert [m["content"] for m in await response.json()] == ["pong", "pong"]
-    finally:
-        await stop_client(bot, task)
-        point_discord_at(*previous)
+    with restoring_endpoints():
+        point_discord_at(standalone["api_base"], standalone["gateway_url"])
+        task = await start_client(bot, None)
+        try:
+            assert bot.shard_count == 2  # recommended by the standalone's /gateway/bot
+            async with aiohttp.ClientSession() as http:
+                message = {
+                    "channel_id": str(DEMO.general_channel_id),
+                    "author_id": DEMO.member_ids[0],
+                    "content": "!ping",
+                }
+                async with http.post(f"{control}/messages", json=message) as response:
+                    assert response.status == 200
+                    sent = await response.json()
+                wait = {"channel_id": DEMO.general_channel_id, "after": sent, "timeout": 10}
+                async with http.post(f"{control}/wait-reply", json=wait) as response:
+                    assert response.status == 200 and (await response.json())["content"] == "pong"
+                async with http.post(f"{control}/faults", json={"fault": "reconnect"}) as response:
+                    assert (await response.json())["affected"] == 2
+                async with http.post(f"{control}/messages", json=message) as response:
+                    sent = await response.json()
+                async with http.post(f"{control}/wait-reply", json={**wait, "after": sent}) as response:
+                    assert (await response.json())["content"] == "pong"
+                await asyncio.wait_for(
+                    both_resumed.wait(), 10
+                )  # the reply proves only the demo shard's RESUME
+                async with http.get(f"{control}/state") as response:
+                    state = await response.json()
+                assert state["resume_count"] >= 2 and state["identify_count"] == 2
+                assert sorted(s["shard"][0] for s in state["sessions"]) == [0, 1]
+                route = {"route": "/channels/{channel_id}/messages"}
+                async with http.get(f"{control}/requests", params=route) as response:
+                    assert [r["json"]["content"] for r in await response.json()] == ["pong", "pong"]
+                async with http.get(f"{control}/channels/{DEMO.general_channel_id}/messages") as response:
+                    assert [m["content"] for m in await response.json()] == ["pong", "pong"]
+        finally:
+            await stop_client(bot, task)
 
 
 @pytest.mark.asyncio
