@@ -170,6 +170,8 @@ class CometBot(commands.AutoShardedBot):
     async def add_cog(self, cog: commands.Cog, /, *args: Any, **kwargs: Any) -> None:
         await super().add_cog(cog, *args, **kwargs)
         self.refresh_command_labels()
+        if getattr(cog, "owner_only", False):  # duck-typed: comet.owner_gate may be hot-reloaded
+            self.telemetry.metrics.register_owner_commands(c.name for c in cog.get_commands())
 
     async def load_extension(self, name: str, *, package: str | None = None) -> None:
         await super().load_extension(name, package=package)

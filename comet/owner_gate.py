@@ -40,6 +40,8 @@ class OwnerGate:
     """
 
     bot: commands.Bot
+    #: Read by CometBot.add_cog, which pre-initialises the cog's ``debug_invocations`` series.
+    owner_only: ClassVar[bool] = True
     #: Outcomes audit-logged at WARNING; every other outcome is logged at INFO.
     audit_warning_outcomes: ClassVar[frozenset[str]] = frozenset({"denied", "disabled"})
 

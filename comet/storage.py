@@ -31,7 +31,7 @@ import aiosqlite
 from prometheus_client import CollectorRegistry
 
 from instrumentation.decorators import monitor_performance
-from instrumentation.metrics import FUNCTION_OUTCOMES, Metrics, default_registry
+from instrumentation.metrics import default_registry
 
 log = logging.getLogger(__name__)
 
@@ -200,15 +200,11 @@ class Store:
         # other's transaction: writes take this lock for the whole BEGIN..COMMIT.
         self._write_lock = asyncio.Lock()
         self._closed = False
-        # Pre-initialise the series so the storage panels show 0 rather than nothing before the
-        # first call (the decorator itself resolves its children lazily).
-        metrics = Metrics.for_registry(registry if registry is not None else default_registry())
+        # The registry is given, so monitor_performance creates each method's series right away:
+        # the storage panels show 0 rather than nothing before the first call.
+        registry = registry if registry is not None else default_registry()
         for name in TIMED_METHODS:
             label = f"storage.{name}"
-            metrics.function_duration.labels(label)
-            metrics.slow_calls.labels(label)
-            for outcome in FUNCTION_OUTCOMES:
-                metrics.function_calls.labels(label, outcome)
             bound = getattr(self, name)
             setattr(
                 self,

@@ -77,6 +77,10 @@ class CallRecorder:
         self.slow_threshold = _check_threshold(slow_threshold)
         self._registry = registry
         self._children: _Children | None = None
+        if registry is not None:
+            # The registry exists already: create the series now, so a dashboard shows 0 calls
+            # rather than nothing. Only the default registry waits for the first call (import time).
+            self._resolve()
 
     def _resolve(self) -> _Children:
         # No lock needed: ``.labels()`` is thread-safe and returns the same child to every caller,

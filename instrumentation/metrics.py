@@ -292,9 +292,6 @@ class Metrics:
     def _preinitialise(self) -> None:
         for level in LOG_LEVELS:
             self.log_records.labels(level)
-        for outcome in DEBUG_OUTCOMES:
-            for command in ("debug", "reload", "load", "unload", "memory", "tasks", "loglevel", "timeit"):
-                self.debug_invocations.labels(command, outcome)
         for operation in ("load", "reload", "unload"):
             for outcome in ("success", "error"):
                 self.extension_reloads.labels(operation, outcome)
@@ -319,6 +316,12 @@ class Metrics:
                 for outcome in COMMAND_OUTCOMES:
                     self.commands.labels(command, kind, outcome)
         self._commands = new
+
+    def register_owner_commands(self, names: Iterable[str]) -> None:
+        """Pre-initialise ``debug_invocations`` for owner-only commands (their names are bounded)."""
+        for command in names:
+            for outcome in DEBUG_OUTCOMES:
+                self.debug_invocations.labels(command, outcome)
 
     def command_label(self, name: str | None) -> str:
         """``name`` if it is a registered command, else ``unknown``."""

@@ -116,6 +116,9 @@ async def test_database_methods_are_timed_on_the_given_registry(tmp_path: Path) 
         "comet_function_duration_seconds_count", {"function": "storage.list_warnings"}
     )
     assert count == 1
+    # A method never called still has its series (0), so the storage panels are never empty.
+    untouched = {"function": "storage.clear_warnings", "outcome": "error"}
+    assert registry.get_sample_value("comet_function_calls_total", untouched) == 0
 
 
 @pytest.mark.asyncio

@@ -247,3 +247,15 @@ async def test_runaway_debug_is_stopped_by_the_timeout(comet) -> None:
     h.bot.keep_going = False
     stubborn_task = [t for t in asyncio.all_tasks() if t.get_name().startswith("comet-debug-")]
     await h.emu.wait_for(lambda: all(t.done() for t in stubborn_task), timeout=5)
+
+
+@pytest.mark.asyncio
+async def test_owner_command_series_exist_before_any_attempt(comet) -> None:  # type: ignore[no-untyped-def]
+    # A dashboard shows 0 denied attempts rather than "no data"; the names come from the loaded cogs.
+    from prometheus_client import generate_latest
+
+    h = await comet()
+    text = generate_latest(h.bot.telemetry.metrics.registry).decode()
+    for command in ("debug", "memory", "tasks", "loglevel", "timeit", "reload", "load", "unload"):
+        for outcome in ("ok", "error", "timeout", "denied", "disabled"):
+            assert f'comet_debug_invocations_total{{command="{command}",outcome="{outcome}"}} 0.0' in text

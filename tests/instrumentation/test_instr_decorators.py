@@ -465,3 +465,14 @@ def test_bad_name_and_registry() -> None:
         monitor_performance(name="")
     with pytest.raises(TypeError, match="registry"):
         monitor_performance(registry="default")  # type: ignore[arg-type]
+
+
+def test_an_explicit_registry_gets_its_series_at_decoration(registry: CollectorRegistry) -> None:
+    # Only the default registry waits for the first call; a given one shows 0 calls straight away.
+    @monitor_performance(name="never.called", registry=registry)
+    def never_called() -> None: ...
+
+    for outcome in ("success", "error", "cancelled"):
+        assert calls(registry, "never.called", outcome) == 0.0
+    assert duration_count(registry, "never.called") == 0.0
+    assert slow(registry, "never.called") == 0.0
