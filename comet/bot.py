@@ -10,8 +10,10 @@ Every failure of a command is answered here, in the configured language, with a 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import discord
@@ -21,7 +23,9 @@ from discord.ext import commands
 from comet.config import Settings
 from comet.i18n import Translator, translator_for
 from comet.secure_http import install_http_scrubber
+from comet.shutdown import WorkTracker
 from comet.telemetry import Telemetry
+from comet.tree import CometTree
 from instrumentation.bot_monitor import BotMonitor
 from instrumentation.hooks import (
     CommandInstrumentation,
@@ -73,6 +77,8 @@ class CometBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, telemetry: Telemetry, store: Any = None) -> None:
         # Before super().__init__: discord.py's connection state keeps a reference to self.dispatch.
         self.dispatch_taps = DispatchTaps()
+        # Everything run for Discord events, so that a shutdown can let it finish (comet.shutdown).
+        self.work = WorkTracker()
         # This process runs COMET_SHARD_IDS (of COMET_SHARD_COUNT) when set, else every shard.
         sharding: dict[str, Any] = {"shard_count": settings.shard_count or 1}
         if settings.shard_ids is not None:
@@ -83,6 +89,7 @@ class CometBot(commands.AutoShardedBot):
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             description="C.O.M.E.T. — Community of Oshilove, Moderation & Enjoyment, Together",
             help_command=LocalizedHelpCommand(),
+            tree_cls=CometTree,
             **sharding,
         )
         self._started = False
@@ -113,6 +120,39 @@ class CometBot(commands.AutoShardedBot):
         # The instrumentation observes events synchronously here instead of as one task per listener.
         self.dispatch_taps.run(event_name, args)
         super().dispatch(event_name, *args, **kwargs)
+
+    def _schedule_event(
+        self,
+        coro: Callable[..., Coroutine[Any, Any, Any]],
+        event_name: str,
+        *args: Any,
+        **kwargs: Any,
+    ) -> asyncio.Task[Any]:
+        # Every listener task (on_message runs the prefix commands) is tracked work. While draining,
+        # only work already running may start more (a failed command's on_command_error).
+        wrapped = self._run_event(coro, event_name, *args, **kwargs)
+        if not self.work.admits_new():
+            wrapped.close()
+            return None  # type: ignore[return-value]  # discord.py ignores the value
+        return self.work.spawn(wrapped, name=f"discord.py: {event_name}")
+
+    async def invoke(self, ctx: commands.Context[Any], /) -> None:
+        try:
+            await super().invoke(ctx)
+        except asyncio.CancelledError:
+            # Cancelled at the end of a shutdown's grace period: the user got no answer. (A cancel in
+            # the callback itself is swallowed by discord.py and counted at command_completion; this
+            # is one that landed in the checks or the argument converters.)
+            if ctx.command is not None:
+                self.command_instrumentation.record_cancelled(ctx=ctx)
+            raise
+
+    async def readiness(self) -> dict[str, Any]:
+        """``/readyz``: the monitor's health fields; ``draining`` (not ready) once shutdown began."""
+        result = await self.monitor.health_check()
+        if not self.work.accepting:
+            result["status"] = "draining"
+        return result
 
     # -- set-up -------------------------------------------------------------------------------------
 
@@ -227,8 +267,8 @@ class CometBot(commands.AutoShardedBot):
             await ctx.reply(
                 text, mention_author=False, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
             )
-        except discord.HTTPException as exc:
-            log.warning("Could not answer a failed command: %s (HTTP %s)", type(exc).__name__, exc.status)
+        except Exception as exc:  # an error handler that raises would only be logged by discord.py
+            self._log_unsent_error_reply("command", exc)
 
     async def on_app_command_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
@@ -249,10 +289,17 @@ class CometBot(commands.AutoShardedBot):
                 await interaction.response.send_message(
                     text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
                 )
-        except discord.HTTPException as exc:
-            log.warning(
-                "Could not answer a failed slash command: %s (HTTP %s)", type(exc).__name__, exc.status
-            )
+        except Exception as exc:
+            self._log_unsent_error_reply("slash command", exc)
+
+    def _log_unsent_error_reply(self, what: str, exc: Exception) -> None:
+        """One line for an error reply that could not be sent, at the level the cause deserves."""
+        if isinstance(exc, discord.HTTPException):
+            log.warning("Could not answer a failed %s: %s (HTTP %s)", what, type(exc).__name__, exc.status)
+        elif self.is_closed() or not self.work.accepting:
+            log.info("Could not answer a failed %s: the bot is shutting down (%s)", what, type(exc).__name__)
+        else:
+            log.warning("Could not answer a failed %s: %s: %s", what, type(exc).__name__, exc)
 
 
 def _has_own_app_error_handler(command: Any) -> bool:

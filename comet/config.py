@@ -64,6 +64,8 @@ class Settings:
     log_path: str = "logs/comet.log"
     log_level: str = "INFO"
     slow_threshold: float = 1.0
+    #: On SIGTERM/SIGINT, how long commands already running may take to finish before they are cancelled.
+    shutdown_grace_seconds: float = 5.0
     database_path: str = "data/comet.db"
     mod_log_channel: str = "mod-log"
     moderator_role: str = "Moderator"
@@ -354,6 +356,12 @@ def _settings_from_mapping(env: Mapping[str, str]) -> Settings:
         log_level=r.get("COMET_LOG_LEVEL", d.log_level, _choice(LOG_LEVELS, upper=True), _levels()),
         slow_threshold=r.get(
             "COMET_SLOW_THRESHOLD", d.slow_threshold, _float_in(0.0, low_open=True), "seconds > 0"
+        ),
+        shutdown_grace_seconds=r.get(
+            "COMET_SHUTDOWN_GRACE_SECONDS",
+            d.shutdown_grace_seconds,
+            _float_in(0.0, 600.0),
+            "seconds from 0 to 600",
         ),
         database_path=r.raw("COMET_DATABASE_PATH") or d.database_path,
         mod_log_channel=r.raw("COMET_MOD_LOG_CHANNEL") or d.mod_log_channel,

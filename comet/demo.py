@@ -21,7 +21,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from comet.config import DEMO_EXTENSION, Settings
-from comet.launcher import Runtime, StartupError, install_signal_handlers, start_runtime, wait_until_stopped
+from comet.launcher import (
+    Runtime,
+    ShutdownSignals,
+    StartupError,
+    install_signal_handlers,
+    start_runtime,
+    wait_until_stopped,
+)
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +239,8 @@ def _speed_up_start(bot: Any) -> None:
 
 async def run_demo(settings: Settings, *, announce: Callable[[str], None] = print) -> int:
     """``comet run`` without a token: run the demo until SIGINT/SIGTERM."""
-    stop = asyncio.Event()
-    remove_handlers = install_signal_handlers(stop)
+    signals = ShutdownSignals()
+    remove_handlers = install_signal_handlers(signals)
     try:
         emulator, runtime, driver = await start_demo(settings)
     except BaseException:
@@ -250,14 +257,17 @@ async def run_demo(settings: Settings, *, announce: Callable[[str], None] = prin
             f"({settings.demo_slow_seconds:g} s), {settings.demo_fail_ratio:.0%} failing on purpose "
             "(`boom`: its tracebacks below are expected). Ctrl+C stops."
         )
-        error = await wait_until_stopped(runtime, stop, driver_task)
+        error = await wait_until_stopped(runtime, signals.stop, driver_task)
     finally:
-        remove_handlers()
+        # The synthetic members stop first, so the bot drains only what they had already asked for.
         driver_task.cancel()
         with contextlib.suppress(BaseException):
             await driver_task
-        await runtime.close()
-        await emulator.stop()
+        try:
+            await runtime.close(hurry=signals.hurry)
+            await emulator.stop()
+        finally:
+            remove_handlers()
     if error is not None:
         announce(f"The demo stopped: {type(error).__name__}: {error}")
         return 1

@@ -2,8 +2,19 @@
 
 Order matters: the metrics server starts before the bot logs in, so a port already in use stops
 start-up with a clear error (never a silent move to another port) before anything talks to Discord;
-the loop-lag monitor starts on the running loop. SIGINT and SIGTERM close the bot, the server and the
-database in reverse order, and the process exits 0.
+the loop-lag monitor starts on the running loop.
+
+Shutdown (SIGINT/SIGTERM, or :meth:`Runtime.close`), in this order:
+
+1. drain the bot (:mod:`comet.shutdown`): new commands are refused while the gateway and the HTTP
+   session stay up, running ones get ``COMET_SHUTDOWN_GRACE_SECONDS`` to finish and reply, the rest
+   is cancelled (a second signal cancels at once);
+2. flush what is batched: the command and gateway counters, and the database's write-ahead log
+   (every acknowledged write is already committed);
+3. close the bot (gateway, HTTP session), then the metrics server (so a last scrape still sees the
+   final counts while the bot closes), then the database.
+
+The process then exits 0.
 """
 
 from __future__ import annotations
@@ -59,13 +70,22 @@ class Runtime:
         self.bot_task = asyncio.get_running_loop().create_task(self.bot.start(token), name="comet-bot")
         return self.bot_task
 
-    async def close(self) -> None:
-        """Close in reverse start order; safe to call twice."""
+    async def close(self, *, hurry: asyncio.Event | None = None) -> None:
+        """Drain, flush, then close the bot, the metrics server and the store; safe to call twice.
+
+        ``hurry``, once set, ends the drain's grace period (a second SIGTERM/SIGINT).
+        """
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(Exception):
+        await self.bot.work.drain(self.settings.shutdown_grace_seconds, hurry=hurry)
+        self.bot.flush_metrics()
+        if self.store is not None:
+            await self.store.flush()
+        try:
             await self.bot.close()
+        except Exception:
+            log.exception("Closing the Discord connection failed")
         if self.bot_task is not None and not self.bot_task.done():
             self.bot_task.cancel()
             with contextlib.suppress(BaseException):
@@ -122,7 +142,7 @@ async def start_runtime(
             registry,
             host=settings.metrics_host,
             port=settings.metrics_port,
-            readiness=bot.monitor.health_check,
+            readiness=bot.readiness,
             basic_auth=settings.metrics_basic_auth,
         )
         try:
@@ -144,12 +164,29 @@ async def start_runtime(
     return Runtime(settings=settings, telemetry=telemetry, bot=bot, server=server, store=store)
 
 
-def install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
+@dataclass
+class ShutdownSignals:
+    """Set by SIGINT/SIGTERM: ``stop`` on the first, ``hurry`` (end the grace period) on the next."""
+
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    hurry: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def received(self, sig: signal.Signals) -> None:
+        if not self.stop.is_set():
+            log.info("%s: shutting down (a second signal cancels running commands at once)", sig.name)
+            self.stop.set()
+        elif not self.hurry.is_set():
+            log.info("%s again: cancelling running commands now", sig.name)
+            self.hurry.set()
+
+
+def install_signal_handlers(signals: ShutdownSignals) -> Callable[[], None]:
+    """Route SIGINT/SIGTERM to ``signals``; returns the function that removes the handlers."""
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, signals.received, sig)
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread, or not supported
             pass
@@ -203,16 +240,18 @@ async def serve(settings: Settings, *, announce: Callable[[str], None] = print) 
     if not settings.token:
         raise StartupError("COMET_TOKEN: expected a bot token for `comet run` against Discord", exit_code=2)
     runtime = await start_runtime(settings)
-    stop = asyncio.Event()
-    remove_handlers = install_signal_handlers(stop)
+    signals = ShutdownSignals()
+    remove_handlers = install_signal_handlers(signals)
     try:
         for name, url in runtime.endpoints().items():
             announce(f"{name:>8}: {url}")
         runtime.start_bot(settings.token)
-        error = await wait_until_stopped(runtime, stop)
+        error = await wait_until_stopped(runtime, signals.stop)
     finally:
-        remove_handlers()
-        await runtime.close()
+        try:
+            await runtime.close(hurry=signals.hurry)
+        finally:
+            remove_handlers()
     if error is not None:
         log.error("%s", explain_bot_error(error))
         announce(explain_bot_error(error))

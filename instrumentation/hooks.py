@@ -110,7 +110,7 @@ def outcome_of(error: BaseException) -> str:
 #: The ``hook`` label values (pre-initialised, so a dashboard shows 0 rather than nothing).
 COMMAND_HOOKS = (
     "register_commands", "prefix_start", "slash_start", "command_completion", "command_error",
-    "app_command_completion", "app_command_error", "interaction_check", "flush",
+    "app_command_completion", "app_command_error", "interaction_check", "cancelled", "flush",
 )  # fmt: skip
 GATEWAY_HOOKS = (
     "ready", "cache_guilds", "cache_users", "cache_channels", "socket_event_type", "shard_up",
@@ -384,7 +384,10 @@ class CommandInstrumentation(_BatchedInstrumentation):
 
     def _on_command_completion(self, ctx: Context) -> None:
         try:
-            self._record_context("command_completion", ctx, "success", None)
+            # discord.py swallows a CancelledError raised in a command's callback, marks the context
+            # failed and still dispatches ``command_completion``: that is a cancelled invocation.
+            outcome = "cancelled" if ctx.command_failed else "success"
+            self._record_context("command_completion", ctx, outcome, None)
         except Exception:
             self._fail("command_completion")
 
@@ -432,6 +435,22 @@ class CommandInstrumentation(_BatchedInstrumentation):
             )
         except Exception:
             self._fail("interaction_check")
+
+    def record_cancelled(self, *, ctx: Context | None = None, interaction: Interaction | None = None) -> None:
+        """Count an invocation that was cancelled before it ended (a shutdown's grace ran out).
+
+        discord.py dispatches no event for it, so the bot calls this from where it sees the
+        ``CancelledError``: around ``Bot.invoke`` (prefix) and its tree's invoker task (slash).
+        """
+        try:
+            if ctx is not None:
+                self._record_context("cancelled", ctx, "cancelled", None)
+            elif interaction is not None and interaction.type is discord.InteractionType.application_command:
+                command = interaction.command
+                name = command.qualified_name if command is not None else None
+                self._record_interaction("cancelled", interaction, name, "cancelled", None)
+        except Exception:
+            self._fail("cancelled")
 
     # recording ---------------------------------------------------------------------------------------
 

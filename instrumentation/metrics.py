@@ -30,7 +30,8 @@ FUNCTION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 
 LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 COMMAND_KINDS = ("prefix", "slash")
-COMMAND_OUTCOMES = ("success", "error", "check_failed", "cooldown", "bad_argument", "not_found")
+#: ``cancelled``: the invocation was cancelled before it ended (a shutdown's grace period ran out).
+COMMAND_OUTCOMES = ("success", "error", "check_failed", "cooldown", "bad_argument", "not_found", "cancelled")
 FUNCTION_OUTCOMES = ("success", "error", "cancelled")
 DEBUG_OUTCOMES = ("ok", "error", "timeout", "denied", "disabled")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

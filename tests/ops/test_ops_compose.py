@@ -172,3 +172,13 @@ def test_dockerfile_runs_the_bot_as_a_non_root_user() -> None:
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image() -> None:
     ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
     assert {".env", ".git", ".venv", ".stack", "data", "logs"} <= ignored
+
+
+def test_docker_waits_longer_than_the_bots_shutdown_grace_period(services: dict[str, Any]) -> None:
+    # `docker compose stop` sends SIGTERM to PID 1 (the exec-form CMD makes that python itself),
+    # then SIGKILL after stop_grace_period: the drain (grace + closing) must fit inside it.
+    from comet.config import Settings
+
+    grace = services["bot"].get("stop_grace_period")
+    assert grace is not None and grace.endswith("s"), grace
+    assert float(grace[:-1]) >= Settings().shutdown_grace_seconds + 5
