@@ -21,24 +21,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from comet.config import Settings
+from comet.error_replies import describe_error, echo, log_failure
 from comet.i18n import Translator, translator_for
 from comet.secure_http import install_http_scrubber
 from comet.shutdown import WorkTracker
 from comet.telemetry import Telemetry
 from comet.tree import CometTree
 from instrumentation.bot_monitor import BotMonitor
-from instrumentation.hooks import (
-    CommandInstrumentation,
-    DispatchTaps,
-    GatewayInstrumentation,
-    outcome_of,
-    unwrap_error,
-)
+from instrumentation.hooks import CommandInstrumentation, DispatchTaps, GatewayInstrumentation, unwrap_error
 
 log = logging.getLogger(__name__)
-
-#: Longest piece of a user's own text echoed back in an error message.
-ECHO_LIMIT = 32
 
 
 def bot_intents() -> discord.Intents:
@@ -63,11 +55,11 @@ class LocalizedHelpCommand(commands.DefaultHelpCommand):
         return translator_for(self.context)("core.help.ending_note", prefix=self.context.clean_prefix)
 
     def command_not_found(self, string: str, /) -> str:
-        return translator_for(self.context)("core.help.not_found", command=_echo(string))
+        return translator_for(self.context)("core.help.not_found", command=echo(string))
 
     def subcommand_not_found(self, command: commands.Command[Any, ..., Any], string: str, /) -> str:
         return translator_for(self.context)(
-            "core.help.subcommand_not_found", command=command.qualified_name, subcommand=_echo(string)
+            "core.help.subcommand_not_found", command=command.qualified_name, subcommand=echo(string)
         )
 
 
@@ -261,7 +253,7 @@ class CometBot(commands.AutoShardedBot):
         ):
             return  # the command or its cog answers its own errors
         original = unwrap_error(error)
-        _log_failure(ctx.command.qualified_name if ctx.command else None, original)
+        log_failure(ctx.command.qualified_name if ctx.command else None, original)
         text = describe_error(self.i18n, original, ctx=ctx)
         try:
             await ctx.reply(
@@ -278,7 +270,7 @@ class CometBot(commands.AutoShardedBot):
         if command is not None and _has_own_app_error_handler(command):
             return
         original = unwrap_error(error)
-        _log_failure(command.qualified_name if command is not None else None, original)
+        log_failure(command.qualified_name if command is not None else None, original)
         text = describe_error(self.i18n, original, interaction=interaction)
         try:
             if interaction.response.is_done():
@@ -305,96 +297,3 @@ class CometBot(commands.AutoShardedBot):
 def _has_own_app_error_handler(command: Any) -> bool:
     check = getattr(command, "_has_any_error_handlers", None)
     return bool(check()) if callable(check) else False
-
-
-def _log_failure(command: str | None, error: BaseException) -> None:
-    outcome = outcome_of(error)
-    if outcome == "error":
-        # The traceback goes to the log (scrubbed of secrets by the logging filter), never to the user.
-        log.error("Command %s failed", command or "unknown", exc_info=error)
-    else:
-        log.debug("Command %s refused: %s (%s)", command or "unknown", type(error).__name__, outcome)
-
-
-# -- user-facing error text -----------------------------------------------------------------------------
-
-
-def _usage(ctx: commands.Context[Any] | None, interaction: discord.Interaction[Any] | None) -> str:
-    if ctx is not None and ctx.command is not None:
-        prefix = "/" if ctx.interaction is not None else ctx.clean_prefix
-        signature = ctx.command.signature
-        return f"{prefix}{ctx.command.qualified_name}{' ' + signature if signature else ''}"
-    command = interaction.command if interaction is not None else None
-    if command is not None and isinstance(command, app_commands.Command):
-        params = " ".join(
-            f"<{p.display_name}>" if p.required else f"[{p.display_name}]" for p in command.parameters
-        )
-        return f"/{command.qualified_name}{' ' + params if params else ''}"
-    return "help"
-
-
-def _echo(text: str | None) -> str:
-    """A user's own text, shortened and made inert for an error message (no markdown, no mentions)."""
-    cleaned = discord.utils.escape_mentions(discord.utils.escape_markdown(text or ""))
-    cleaned = cleaned.replace("`", "'")
-    return cleaned[:ECHO_LIMIT] + ("…" if len(cleaned) > ECHO_LIMIT else "")
-
-
-def _permission_list(names: list[str]) -> str:
-    return ", ".join(f"`{name}`" for name in names) or "-"
-
-
-def describe_error(
-    i18n: Translator,
-    error: BaseException,
-    *,
-    ctx: commands.Context[Any] | None = None,
-    interaction: discord.Interaction[Any] | None = None,
-) -> str:
-    """The message a user sees for a failed command (``error`` already unwrapped)."""
-    t = i18n.t
-    usage = _usage(ctx, interaction)
-    if isinstance(error, commands.CommandNotFound):
-        prefix = ctx.clean_prefix if ctx is not None else "!"
-        invoked = ctx.invoked_with if ctx is not None else ""
-        return t("core.error.not_found", command=_echo(invoked), prefix=prefix)
-    if isinstance(error, app_commands.CommandNotFound):
-        return t("core.error.not_found_slash")
-    if isinstance(error, commands.CommandOnCooldown | app_commands.CommandOnCooldown):
-        return t("core.error.cooldown", retry_after=max(0.1, error.retry_after))
-    if isinstance(error, commands.MaxConcurrencyReached):
-        return t("core.error.max_concurrency")
-    if isinstance(error, commands.MissingRequiredArgument | commands.MissingRequiredAttachment):
-        return t("core.error.missing_argument", param=error.param.name, usage=usage)
-    if isinstance(error, commands.TooManyArguments):
-        return t("core.error.too_many_arguments", usage=usage)
-    if isinstance(error, commands.MemberNotFound | commands.UserNotFound):
-        return t("core.error.member_not_found", argument=_echo(error.argument), usage=usage)
-    if isinstance(error, commands.UserInputError | commands.ConversionError | app_commands.TransformerError):
-        param = ctx.current_parameter if ctx is not None else None
-        if param is not None:
-            return t("core.error.bad_argument", param=param.name, usage=usage)
-        return t("core.error.bad_input", usage=usage)
-    if isinstance(error, commands.NotOwner):
-        return t("core.error.not_owner")
-    if isinstance(error, commands.MissingPermissions | app_commands.MissingPermissions):
-        return t("core.error.missing_permissions", permissions=_permission_list(error.missing_permissions))
-    if isinstance(error, commands.BotMissingPermissions | app_commands.BotMissingPermissions):
-        return t(
-            "core.error.bot_missing_permissions", permissions=_permission_list(error.missing_permissions)
-        )
-    if isinstance(error, commands.MissingRole | app_commands.MissingRole):
-        return t("core.error.missing_role", role=_echo(str(error.missing_role)))
-    if isinstance(error, commands.MissingAnyRole | app_commands.MissingAnyRole):
-        return t("core.error.missing_role", role=", ".join(_echo(str(r)) for r in error.missing_roles))
-    if isinstance(error, commands.NoPrivateMessage | app_commands.NoPrivateMessage):
-        return t("core.error.no_private_message")
-    if isinstance(error, commands.PrivateMessageOnly):
-        return t("core.error.private_message_only")
-    if isinstance(error, commands.DisabledCommand):
-        return t("core.error.disabled")
-    if isinstance(error, commands.CheckFailure | app_commands.CheckFailure):
-        return t("core.error.check_failed")
-    if isinstance(error, discord.HTTPException):
-        return t("core.error.discord")
-    return t("core.error.generic")

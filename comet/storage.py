@@ -31,6 +31,7 @@ import aiosqlite
 from prometheus_client import CollectorRegistry
 
 from instrumentation.decorators import monitor_performance
+from instrumentation.failures import allow_error_class
 from instrumentation.metrics import default_registry
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,9 @@ class StorageError(Exception):
         """The i18n key (comet/locales/*/community.json) of the message users see for this error."""
         return _MESSAGE_KEYS.get(self.kind, "storage.other")
 
+
+# A command that fails on the database counts as comet_command_errors_total{error="StorageError"}.
+allow_error_class(StorageError)
 
 _MESSAGE_KEYS: dict[str, str] = {
     "locked": "storage.locked",

@@ -47,7 +47,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from instrumentation.metrics import UNKNOWN, Metrics, error_label, gateway_event_label
+from instrumentation.failures import failure_label
+from instrumentation.metrics import UNKNOWN, Metrics, gateway_event_label
 
 log = logging.getLogger(__name__)
 
@@ -517,7 +518,7 @@ class CommandInstrumentation(_BatchedInstrumentation):
             duration = 0.0
         series.duration.observe(duration)
         if error is not None:
-            key = (series.label, error_label(error))
+            key = (series.label, failure_label(error))
             child = self._error_children.get(key)
             if child is None:
                 child = self._error_children[key] = self.metrics.command_errors.labels(*key)

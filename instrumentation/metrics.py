@@ -103,22 +103,23 @@ GATEWAY_EVENTS = frozenset(
 )
 
 
-def _discord_error_names() -> frozenset[str]:
+def _discord_error_names() -> set[str]:
     """Exception class names discord.py defines for commands, plus the HTTP ones we care about."""
     names = {"HTTPException", "Forbidden", "NotFound", "DiscordServerError", "TimeoutError", OTHER}
     try:
         from discord import app_commands
         from discord.ext import commands
     except ImportError:  # the library works without discord.py; the bot never does
-        return frozenset(names)
+        return names
     for module in (commands.errors, app_commands.errors):
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name, None)
             if isinstance(obj, type) and issubclass(obj, BaseException):
                 names.add(name)
-    return frozenset(names)
+    return names
 
 
+#: Grows only through ``instrumentation.failures.allow_error_class`` (classes named in code).
 ERROR_NAMES = _discord_error_names()
 
 

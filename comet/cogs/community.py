@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from comet.storage import StorageError, Store, store_of
+from comet.storage import Store, store_of
 from comet.talents import Talent, TalentDirectory
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,7 @@ class CommunityCog(commands.Cog, name="Community"):
             )
             return
         talent = result.talent
-        try:
-            previous = await self.store().set_oshi(ctx.guild.id, ctx.author.id, talent.key)
-        except StorageError as exc:
-            await answer_storage_failure(ctx, exc, self.t)
-            return
+        previous = await self.store().set_oshi(ctx.guild.id, ctx.author.id, talent.key)
         # The registration is committed; only now is the user told.
         if previous == talent.key:
             text = self.t("oshi.set.same", talent=talent.display(self.locale))
@@ -133,11 +129,7 @@ class CommunityCog(commands.Cog, name="Community"):
         """推しを表示 / Show an oshi."""
         assert ctx.guild is not None
         target = member or ctx.author
-        try:
-            entry = await self.store().get_oshi(ctx.guild.id, target.id)
-        except StorageError as exc:
-            await answer_storage_failure(ctx, exc, self.t)
-            return
+        entry = await self.store().get_oshi(ctx.guild.id, target.id)
         me = target.id == ctx.author.id
         if entry is None:
             text = (
@@ -161,11 +153,7 @@ class CommunityCog(commands.Cog, name="Community"):
     async def oshi_remove(self, ctx: commands.Context[Any]) -> None:
         """推しの登録を解除 / Remove your oshi."""
         assert ctx.guild is not None
-        try:
-            removed = await self.store().remove_oshi(ctx.guild.id, ctx.author.id)
-        except StorageError as exc:
-            await answer_storage_failure(ctx, exc, self.t)
-            return
+        removed = await self.store().remove_oshi(ctx.guild.id, ctx.author.id)
         if removed is None:
             await ctx.send(self.t("oshi.remove.none"))
             return
@@ -178,11 +166,7 @@ class CommunityCog(commands.Cog, name="Community"):
     async def oshi_ranking(self, ctx: commands.Context[Any]) -> None:
         """推しランキング / The server's most loved talents."""
         assert ctx.guild is not None
-        try:
-            ranking = await self.store().oshi_ranking(ctx.guild.id, RANKING_SIZE)
-        except StorageError as exc:
-            await answer_storage_failure(ctx, exc, self.t)
-            return
+        ranking = await self.store().oshi_ranking(ctx.guild.id, RANKING_SIZE)
         if not ranking:
             await ctx.send(self.t("oshi.ranking.empty", prefix=self.prefix(ctx)))
             return
@@ -238,23 +222,6 @@ class CommunityCog(commands.Cog, name="Community"):
             )
             notes.append(self.t("oshi.role.failed"))
         return notes
-
-
-async def answer_storage_failure(ctx: commands.Context[Any], error: StorageError, t: Any) -> None:
-    """Tell the user why nothing was saved (or shown), and log the failure for the operators.
-
-    Answered inside the command rather than in ``cog_command_error``: a cog error handler would
-    switch off the bot's global handler for every other error of the cog.
-    """
-    command = ctx.command.qualified_name if ctx.command is not None else "?"
-    log.error(
-        "storage failure in command %s (guild=%s, user=%s): %s",
-        command,
-        ctx.guild.id if ctx.guild else None,
-        ctx.author.id,
-        error,
-    )
-    await ctx.send(t(error.message_key), ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:

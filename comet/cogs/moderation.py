@@ -22,8 +22,8 @@ from discord.ext import commands
 
 from comet.automod import SpamDetector
 from comet.checks import is_moderator, member_is_moderator
-from comet.cogs.community import answer_storage_failure
 from comet.storage import StorageError, store_of
+from instrumentation.failures import CommandFailed, CommandRefused, InvalidArgument
 
 log = logging.getLogger(__name__)
 
@@ -149,16 +149,11 @@ class ModerationCog(commands.Cog, name="Moderation"):
         assert ctx.guild is not None
         problem = self.target_problem(ctx, member)
         if problem is not None:
-            await ctx.send(problem, ephemeral=True, allowed_mentions=NO_MENTIONS)
-            return
+            raise CommandRefused(problem)
         text = self.reason_text(_clip(reason))
-        try:
-            store = store_of(self.bot)
-            await store.add_warning(ctx.guild.id, member.id, ctx.author.id, text)
-            count = len(await store.list_warnings(ctx.guild.id, member.id))
-        except StorageError as exc:
-            await answer_storage_failure(ctx, exc, self.t)
-            return
+        store = store_of(self.bot)
+        await store.add_warning(ctx.guild.id, member.id, ctx.author.id, text)
+        count = len(await store.list_warnings(ctx.guild.id, member.id))
         # The mod-log first: once the moderator sees the confirmation, the log has the entry.
         await self.post_mod_log(
             ctx.guild, self.t("mod.log.warn", target=_who(member), moderator=_who(ctx.author), reason=text)
@@ -175,11 +170,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
     async def warnings(self, ctx: commands.Context[Any], member: discord.Member) -> None:
         """警告の一覧 / List a member's warnings."""
         assert ctx.guild is not None
-        try:
-            records = await store_of(self.bot).list_warnings(ctx.guild.id, member.id)
-        except StorageError as exc:
-            await answer_storage_failure(ctx, exc, self.t)
-            return
+        records = await store_of(self.bot).list_warnings(ctx.guild.id, member.id)
         if not records:
             await ctx.send(
                 self.t("mod.warnings.none", member=member.display_name), allowed_mentions=NO_MENTIONS
@@ -207,11 +198,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
     async def clearwarns(self, ctx: commands.Context[Any], member: discord.Member) -> None:
         """警告を全て削除 / Clear a member's warnings."""
         assert ctx.guild is not None
-        try:
-            removed = await store_of(self.bot).clear_warnings(ctx.guild.id, member.id, ctx.author.id)
-        except StorageError as exc:
-            await answer_storage_failure(ctx, exc, self.t)
-            return
+        removed = await store_of(self.bot).clear_warnings(ctx.guild.id, member.id, ctx.author.id)
         if removed == 0:
             await ctx.send(
                 self.t("mod.clearwarns.none", member=member.display_name), allowed_mentions=NO_MENTIONS
@@ -242,36 +229,19 @@ class ModerationCog(commands.Cog, name="Moderation"):
         delta = parse_duration(duration)
         if delta is None:
             value = discord.utils.escape_mentions(duration)[:32]
-            await ctx.send(
-                self.t("mod.timeout.bad_duration", value=value), ephemeral=True, allowed_mentions=NO_MENTIONS
-            )
-            return
+            raise InvalidArgument(self.t("mod.timeout.bad_duration", value=value))
         if delta > MAX_TIMEOUT:
-            await ctx.send(
-                self.t("mod.timeout.too_long", duration=format_duration(delta, self.t)), ephemeral=True
-            )
-            return
+            raise InvalidArgument(self.t("mod.timeout.too_long", duration=format_duration(delta, self.t)))
         problem = self.target_problem(ctx, member)
         if problem is not None:
-            await ctx.send(problem, ephemeral=True, allowed_mentions=NO_MENTIONS)
-            return
+            raise CommandRefused(problem)
         text = _clip(reason)
         try:
             await member.timeout(delta, reason=f"{ctx.author} ({ctx.author.id}): {text or '-'}"[:512])
         except discord.HTTPException as exc:
-            log.warning(
-                "timeout of %s in guild %s refused: %s %s",
-                member.id,
-                ctx.guild.id,
-                type(exc).__name__,
-                exc.status,
-            )
-            await ctx.send(
-                self.t("mod.timeout.forbidden", member=member.display_name),
-                ephemeral=True,
-                allowed_mentions=NO_MENTIONS,
-            )
-            return
+            raise CommandFailed(
+                self.t("mod.timeout.forbidden", member=member.display_name), cause=exc
+            ) from exc
         shown = format_duration(delta, self.t)
         stored: StorageError | None = None
         try:
@@ -295,8 +265,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
             ),
         )
         if stored is not None:
-            await answer_storage_failure(ctx, stored, self.t)
-            return
+            raise stored  # the action is in place and in the mod-log, but not recorded: a failure
         await ctx.send(
             self.t(
                 "mod.timeout.done", member=member.display_name, duration=shown, reason=self.reason_text(text)
@@ -314,12 +283,10 @@ class ModerationCog(commands.Cog, name="Moderation"):
         """メッセージを一括削除 / Delete recent messages."""
         assert ctx.guild is not None
         if not 1 <= count <= MAX_PURGE:
-            await ctx.send(self.t("mod.purge.range", max=MAX_PURGE, count=count), ephemeral=True)
-            return
+            raise InvalidArgument(self.t("mod.purge.range", max=MAX_PURGE, count=count))
         channel = ctx.channel
         if not isinstance(channel, discord.TextChannel | discord.Thread | discord.VoiceChannel):
-            await ctx.send(self.t("mod.purge.forbidden"), ephemeral=True)
-            return
+            raise CommandRefused(self.t("mod.purge.forbidden"))
         await ctx.defer(ephemeral=True)  # a large purge takes longer than Discord's 3 s
         try:
             deleted = await channel.purge(
@@ -328,9 +295,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
                 reason=f"purge by {ctx.author} ({ctx.author.id})",
             )
         except discord.HTTPException as exc:
-            log.warning("purge in channel %s refused: %s %s", channel.id, type(exc).__name__, exc.status)
-            await ctx.send(self.t("mod.purge.forbidden"), ephemeral=True)
-            return
+            raise CommandFailed(self.t("mod.purge.forbidden"), cause=exc) from exc
         stored: StorageError | None = None
         try:
             await store_of(self.bot).record_action(
@@ -345,8 +310,7 @@ class ModerationCog(commands.Cog, name="Moderation"):
             ),
         )
         if stored is not None:
-            await answer_storage_failure(ctx, stored, self.t)
-            return
+            raise stored  # the action is in place and in the mod-log, but not recorded: a failure
         await ctx.send(self.t("mod.purge.done", count=len(deleted)), ephemeral=True)
 
     # -- anti-spam ----------------------------------------------------------------------------

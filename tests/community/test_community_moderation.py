@@ -154,6 +154,12 @@ async def test_bad_durations_are_answered_and_nothing_happens(
     assert timed_out_until(harness, target) is None
     assert not harness.emu.requests_to(MEMBER_ROUTE, "PATCH")
     assert await harness.store.list_actions(GUILD) == []
+    # A user's mistake: counted apart from failures and from successes.
+    harness.bot.flush_metrics()
+    assert (
+        harness.sample("comet_commands_total", command="timeout", kind="prefix", outcome="bad_argument") == 1
+    )
+    assert harness.sample("comet_commands_total", command="timeout", kind="prefix", outcome="success") == 0
 
 
 @pytest.mark.asyncio
@@ -182,6 +188,11 @@ async def test_targets_that_cannot_be_moderated(community: Harness) -> None:
     assert reply.content == "❌ 自分自身には使えません。"
     reply = await community.say(MOD, f"!timeout <@{OWNER}> 10m")
     assert reply.content == "🚫 hfs_owner さんはあなたと同じか上の役職なので操作できません。"
+    community.bot.flush_metrics()
+    assert (
+        community.sample("comet_commands_total", command="timeout", kind="prefix", outcome="check_failed")
+        == 1
+    )
     other_bot = community.emu.state.add_user(name="other-bot", bot=True).id
     community.emu.add_member(GUILD, other_bot)
     await community.emu.wait_for(lambda: community.bot.get_guild(GUILD).get_member(other_bot) is not None)  # type: ignore[union-attr]
@@ -199,6 +210,11 @@ async def test_timeout_refused_by_discord_is_reported(community: Harness) -> Non
     assert "タイムアウトできませんでした" in reply.content
     assert await community.store.list_actions(GUILD) == []
     assert community.mod_log() == []
+    # The user was told it failed, so it is a failure in the metrics too, under Discord's refusal.
+    community.bot.flush_metrics()
+    assert community.sample("comet_commands_total", command="timeout", kind="prefix", outcome="error") == 1
+    assert community.sample("comet_commands_total", command="timeout", kind="prefix", outcome="success") == 0
+    assert community.sample("comet_command_errors_total", command="timeout", error="Forbidden") == 1
 
 
 async def _fill(harness: Harness, count: int) -> None:

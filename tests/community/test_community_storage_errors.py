@@ -53,9 +53,16 @@ async def test_locked_database_answers_clearly_and_logs(
         assert reply.content.startswith(expected)
         slash = await harness.slash(MEMBERS[2], "oshi", {"name": "Marine"}, subcommand="set")
         assert slash.content.startswith(expected) and slash.ephemeral
-    failures = [r.getMessage() for r in caplog.records if r.name == "comet.cogs.community"]
-    assert any("storage failure in command oshi set" in m and "locked" in m for m in failures)
-    assert any("storage failure in command warn" in m for m in failures)
+    failures = [r.getMessage() for r in caplog.records if r.name == "comet.bot"]
+    assert any("Command oshi set failed" in m and "locked" in m for m in failures), failures
+    assert any("Command warn failed" in m for m in failures), failures
+    # What the user saw is what the metrics say: failures, under the storage error's class.
+    harness.bot.flush_metrics()
+    assert harness.sample("comet_commands_total", command="oshi set", kind="prefix", outcome="error") == 1
+    assert harness.sample("comet_commands_total", command="oshi set", kind="slash", outcome="error") == 1
+    assert harness.sample("comet_commands_total", command="warn", kind="prefix", outcome="error") == 1
+    assert harness.sample("comet_commands_total", command="oshi set", kind="prefix", outcome="success") == 0
+    assert harness.sample("comet_command_errors_total", command="oshi set", error="StorageError") == 2
     # Nothing was claimed and nothing was written; once the lock is gone, it works again.
     exclusive_lock.execute("ROLLBACK")
     assert await harness.store.get_oshi(GUILD, MEMBERS[0]) is None
@@ -92,7 +99,7 @@ async def test_read_only_database_answers_clearly_and_still_reads(
         assert reply.content == expected
         reply = await harness.say(MOD, f"!clearwarns <@{MEMBERS[1]}>")
         assert reply.content == expected
-    assert any("read_only" in r.getMessage() for r in caplog.records if r.name == "comet.cogs.community")
+    assert any("read_only" in r.getMessage() for r in caplog.records if r.name == "comet.bot")
     reply = await harness.say(MEMBERS[0], "!oshi show")
     assert "Houshou Marine" in reply.content
 
