@@ -253,8 +253,8 @@ async def run_demo(settings: Settings, *, announce: Callable[[str], None] = prin
         for name, url in runtime.endpoints().items():
             announce(f"{name:>8}: {url}")
         announce(
-            f"traffic: {settings.demo_rate:g} actions/s, {settings.demo_slow_ratio:.0%} slow "
-            f"({settings.demo_slow_seconds:g} s), {settings.demo_fail_ratio:.0%} failing on purpose "
+            f"traffic: {settings.demo_rate:g} actions/s, {settings.demo_slow_ratio:.1%} slow "
+            f"({settings.demo_slow_seconds:g} s), {settings.demo_fail_ratio:.1%} failing on purpose "
             "(`boom`: its tracebacks below are expected). Ctrl+C stops."
         )
         error = await wait_until_stopped(runtime, signals.stop, driver_task)

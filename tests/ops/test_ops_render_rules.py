@@ -260,6 +260,18 @@ def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
     }  # fmt: skip
     assert alerts <= set(firing), f"no firing test: {alerts - set(firing)}"
     assert alerts <= set(silent), f"no near-miss test: {alerts - set(silent)}"
+    # ... and, by name, a near miss and a low-traffic case that stay silent, and a case whose
+    # samples do not line up with the 1-minute evaluation (an interval that neither divides a
+    # minute nor is a whole number of minutes).
+    for kind in ("near miss", "low traffic"):
+        named = {a for a, names in silent.items() if any(kind in n for n in names)}
+        assert alerts <= named, f"no silent '{kind}' test: {alerts - named}"
+    misaligned: set[str] = set()
+    for test in _unit_tests():
+        seconds = parse_duration_ms(test["interval"]) / 1000
+        if 60 % seconds and seconds % 60:
+            misaligned.update(case["alertname"] for case in test.get("alert_rule_test", []))
+    assert alerts <= misaligned, f"no test with misaligned samples: {alerts - misaligned}"
     # A firing case checks the labels and every annotation.
     for test in _unit_tests():
         for case in test.get("alert_rule_test", []):
@@ -274,6 +286,7 @@ def test_every_alert_has_severity_value_annotations_and_a_runbook_section() -> N
     for rule in _alerts():
         name = rule["alert"]
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+        assert parse_duration_ms(rule.get("for", "0s")) > 0, f"{name} has no `for`"
         for key in ("summary", "description"):
             assert "$value" in rule["annotations"][key], (name, key)
         assert rule["annotations"]["runbook"] == f"docs/operations.md#{name.lower()}"
