@@ -38,11 +38,12 @@ DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
 
 #: Placeholders that may stay unset: the integration using them is then left out.
-OPTIONAL = frozenset({"DISCORD_WEBHOOK_URL", "WEBHOOK_URL"})
+OPTIONAL = frozenset({"DISCORD_WEBHOOK_URL", "WEBHOOK_URL", "DEADMANS_SWITCH_URL"})
 
 #: Environment variables read when the URL options are not given (keeps secrets out of argv / ps).
 DISCORD_URL_ENV = "COMET_ALERT_DISCORD_WEBHOOK_URL"
 WEBHOOK_URL_ENV = "COMET_ALERT_WEBHOOK_URL"
+DEADMANS_SWITCH_URL_ENV = "COMET_ALERT_DEADMANS_SWITCH_URL"
 
 PROMETHEUS_SOURCE = "prometheus.yml"
 ALERTMANAGER_SOURCE = "alerting/alertmanager.yml"
@@ -80,6 +81,8 @@ class RenderOptions:
     alertmanagers: tuple[str, ...] = ("alertmanager:9093",)
     discord_webhook_url: str | None = None
     webhook_url: str | None = None
+    #: Where the always-firing Watchdog goes, every minute (an external dead man's switch).
+    deadmans_switch_url: str | None = None
     scrape_interval: str = "15s"
     evaluation_interval: str = "15s"
     group_wait: str = "30s"
@@ -110,6 +113,7 @@ class RenderOptions:
         for name, url in (
             ("discord webhook URL", self.discord_webhook_url),
             ("webhook URL", self.webhook_url),
+            ("dead man's switch URL", self.deadmans_switch_url),
         ):
             if url is not None and not re.match(r"^https?://[^\s]+$", url):
                 raise RenderError(f"{name}: expected an http:// or https:// URL")
@@ -121,6 +125,7 @@ class RenderOptions:
             "ALERTMANAGER_TARGETS": list(self.alertmanagers),
             "DISCORD_WEBHOOK_URL": self.discord_webhook_url,
             "WEBHOOK_URL": self.webhook_url,
+            "DEADMANS_SWITCH_URL": self.deadmans_switch_url,
         }
 
 
@@ -331,6 +336,7 @@ def add_render_arguments(
     texts = {
         "--discord-webhook-url": f"ops channel webhook (default ${DISCORD_URL_ENV}; none: no Discord)",
         "--webhook-url": f"generic webhook (default ${WEBHOOK_URL_ENV}; none: left out)",
+        "--deadmans-switch-url": f"gets the Watchdog every minute (default ${DEADMANS_SWITCH_URL_ENV})",
         "--max-alert-for": "cap every alert's `for` (tests only; never in production)",
         **(help_texts or {}),
     }
@@ -363,6 +369,7 @@ def add_render_arguments(
         )
     parser.add_argument("--discord-webhook-url", help=texts["--discord-webhook-url"])
     parser.add_argument("--webhook-url", help=texts["--webhook-url"])
+    parser.add_argument("--deadmans-switch-url", help=texts["--deadmans-switch-url"])
     for name in DURATION_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), default=getattr(d, name))
     parser.add_argument("--max-alert-for", metavar="DURATION", help=texts["--max-alert-for"])
@@ -406,6 +413,7 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.
         alertmanagers=tuple(args.alertmanager or d.alertmanagers),
         discord_webhook_url=url(args.discord_webhook_url, DISCORD_URL_ENV),
         webhook_url=url(args.webhook_url, WEBHOOK_URL_ENV),
+        deadmans_switch_url=url(args.deadmans_switch_url, DEADMANS_SWITCH_URL_ENV),
         max_alert_for=args.max_alert_for,
         shared_read=args.shared_read,
         source_dir=args.source_dir or default_source_dir(),

@@ -481,6 +481,7 @@ def settings_from_args(args: argparse.Namespace) -> StackSettings:
     render_options = RenderOptions(
         discord_webhook_url=args.discord_webhook_url,
         webhook_url=args.webhook_url,
+        deadmans_switch_url=args.deadmans_switch_url,
         max_alert_for=args.max_alert_for,
         **durations,
     )

@@ -31,6 +31,8 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     require_binary("prometheus-alertmanager")
     receiver = WebhookReceiver()
     receiver.start()
+    deadmans_switch = WebhookReceiver()
+    deadmans_switch.start()
     workdir = tmp_path_factory.mktemp("stack")
     ports = {name: free_port() for name in ("prometheus", "alertmanager", "metrics", "emulator")}
     argv = [
@@ -44,6 +46,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
         "--group-wait", "1s", "--group-interval", "1s", "--repeat-interval", "1h",
         "--max-alert-for", "1s",
         "--webhook-url", receiver.url,
+        "--deadmans-switch-url", deadmans_switch.url,
     ]  # fmt: skip
     env = demo_environment(os.environ, {**LIVE_DEMO_ENV, "PYTHONUNBUFFERED": "1"})
     process = subprocess.Popen(
@@ -64,6 +67,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
             metrics_url=local_url(ports["metrics"]),
             emulator_url=local_url(ports["emulator"]),
             receiver=receiver,
+            deadmans_switch=deadmans_switch,
             started_at=time.time(),
             output=output,
         )
@@ -78,3 +82,4 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     finally:
         stop_stack(process, output, ports)
         receiver.stop()
+        deadmans_switch.stop()

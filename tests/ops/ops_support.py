@@ -96,6 +96,7 @@ class LiveStack:
     metrics_url: str
     emulator_url: str
     receiver: WebhookReceiver
+    deadmans_switch: WebhookReceiver  # gets the always-firing Watchdog
     started_at: float
     output: list[str] = field(default_factory=list)
 

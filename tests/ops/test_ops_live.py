@@ -186,6 +186,27 @@ def test_slow_responses_alert_reaches_discord_channel_and_generic_webhook(live_s
     assert payload["receiver"] == "generic-webhook"
 
 
+def test_the_watchdog_reaches_the_dead_mans_switch_and_nothing_else(live_stack: LiveStack) -> None:
+    def watchdog(payloads: list[dict[str, Any]]) -> bool:
+        return any(
+            a["labels"].get("alertname") == "Watchdog" and a["status"] == "firing"
+            for p in payloads for a in p.get("alerts", [])
+        )  # fmt: skip
+
+    assert live_stack.deadmans_switch.wait_for(watchdog, timeout=60), live_stack.deadmans_switch.payloads
+    payload = next(p for p in live_stack.deadmans_switch.payloads if watchdog([p]))
+    assert payload["receiver"] == "deadmans-switch"
+    assert {a["labels"]["alertname"] for a in payload["alerts"]} == {"Watchdog"}
+    # Nor is it the Discord channel's or the generic webhook's noise.
+    assert not watchdog(live_stack.receiver.payloads)
+    titles = [
+        e.get("title") or ""
+        for m in live_stack.channel_messages(DEMO.alerts_channel_id)
+        for e in m.get("embeds", [])
+    ]
+    assert not any("Watchdog" in t for t in titles), titles
+
+
 def test_metric_table_generated_from_the_live_exposition(live_stack: LiveStack) -> None:
     exposition = fetch_exposition(f"{live_stack.metrics_url}/metrics")
     rows = {row.name: row for row in metric_rows(exposition)}

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.ops
 
 DISCORD_URL = "http://127.0.0.1:8765/api/webhooks/111/secret-token"
 WEBHOOK_URL = "http://127.0.0.1:5001/alerts"
+DEADMANS_SWITCH_URL = "http://127.0.0.1:5002/ping"
 
 
 def run(*argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -45,6 +46,7 @@ def rendered(tmp_path: Path) -> Path:
         alertmanagers=("127.0.0.1:9093",),
         discord_webhook_url=DISCORD_URL,
         webhook_url=WEBHOOK_URL,
+        deadmans_switch_url=DEADMANS_SWITCH_URL,
         scrape_interval="1s",
         evaluation_interval="1s",
         group_wait="1s",
@@ -77,6 +79,7 @@ def test_render_fills_every_placeholder(rendered: Path) -> None:
     assert receivers["discord-warning"]["discord_configs"][0]["webhook_url"] == DISCORD_URL
     assert receivers["discord-critical"]["discord_configs"][0]["webhook_url"] == DISCORD_URL
     assert receivers["generic-webhook"]["webhook_configs"][0]["url"] == WEBHOOK_URL
+    assert receivers["deadmans-switch"]["webhook_configs"][0]["url"] == DEADMANS_SWITCH_URL
     assert alertmanager["route"]["group_wait"] == "1s"
     # Rules are copied verbatim (comments and all) when `for` is not capped.
     for source in RULE_FILES:
@@ -95,12 +98,13 @@ def test_render_leaves_out_integrations_without_url(tmp_path: Path) -> None:
     rendered = render(RenderOptions(), tmp_path)
     alertmanager = yaml.safe_load(rendered.alertmanager_config.read_text())
     receivers = {r["name"]: r for r in alertmanager["receivers"]}
-    assert set(receivers) == {"discord-critical", "discord-warning", "generic-webhook"}
+    assert set(receivers) == {"discord-critical", "discord-warning", "generic-webhook", "deadmans-switch"}
     assert all(set(r) == {"name"} for r in receivers.values()), receivers
     assert set(rendered.dropped) == {
         "discord-critical: discord_configs",
         "discord-warning: discord_configs",
         "generic-webhook: webhook_configs",
+        "deadmans-switch: webhook_configs",
     }
 
 
@@ -189,7 +193,7 @@ def test_promtool_check_config_on_rendered_configs(rendered: Path, tmp_path: Pat
     promtool = require_binary("promtool")
     result = run(promtool, "check", "config", str(rendered / "prometheus.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 2 rule files found" in result.stdout
+    assert f"SUCCESS: {len(RULE_FILES)} rule files found" in result.stdout
     assert "WARNING" not in result.stdout + result.stderr  # the file_sd glob matches a file, too
     # The compose rendering (default names, an operator's file_sd folder) is valid as well.
     render(RenderOptions(shard_target_files=("/etc/comet/targets/*.yml",)), tmp_path / "compose")
@@ -210,7 +214,9 @@ def test_promtool_check_rules_lint_fatal() -> None:
     promtool = require_binary("promtool")
     result = run(promtool, "check", "rules", "--lint-fatal", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(_alerts())} rules found" in result.stdout
+    for path in RULE_FILES:
+        count = sum(len(g["rules"]) for g in yaml.safe_load(path.read_text())["groups"])
+        assert f"Checking {path}\n  SUCCESS: {count} rules found" in result.stdout, result.stdout
 
 
 def test_lint_fatal_catches_duplicate_rules(tmp_path: Path) -> None:
@@ -257,8 +263,13 @@ def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
     assert alerts == {
         "CometSlowResponses", "CometDown", "CometNotReady", "CometHighErrorRatio", "CometGatewayLatencyHigh",
         "CometFrequentReconnects", "CometEventLoopBlocked", "CometMemoryGrowth", "CometDebugDenied",
+        # the pipeline watching itself (meta.yml)
+        "Watchdog", "CometTargetMissing", "PrometheusRuleFailures", "PrometheusNotConnectedToAlertmanagers",
+        "PrometheusErrorSendingAlerts", "AlertmanagerFailedToSendAlerts", "PrometheusConfigReloadFailed",
+        "AlertmanagerConfigReloadFailed",
     }  # fmt: skip
     assert alerts <= set(firing), f"no firing test: {alerts - set(firing)}"
+    alerts.discard("Watchdog")  # always fires: it has no near miss and no quiet case
     assert alerts <= set(silent), f"no near-miss test: {alerts - set(silent)}"
     # ... and, by name, a near miss and a low-traffic case that stay silent, and a case whose
     # samples do not line up with the 1-minute evaluation (an interval that neither divides a
@@ -271,7 +282,7 @@ def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
         seconds = parse_duration_ms(test["interval"]) / 1000
         if 60 % seconds and seconds % 60:
             misaligned.update(case["alertname"] for case in test.get("alert_rule_test", []))
-    assert alerts <= misaligned, f"no test with misaligned samples: {alerts - misaligned}"
+    assert alerts | {"Watchdog"} <= misaligned, f"no test with misaligned samples: {alerts - misaligned}"
     # A firing case checks the labels and every annotation.
     for test in _unit_tests():
         for case in test.get("alert_rule_test", []):
@@ -285,8 +296,11 @@ def test_every_alert_has_severity_value_annotations_and_a_runbook_section() -> N
     headings = {h.strip().lower() for h in re.findall(r"^### (\S+)\s*$", runbook, flags=re.M)}
     for rule in _alerts():
         name = rule["alert"]
-        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
-        assert parse_duration_ms(rule.get("for", "0s")) > 0, f"{name} has no `for`"
+        if name == "Watchdog":  # always firing, straight to the dead man's switch
+            assert rule["labels"]["severity"] == "none" and "for" not in rule
+        else:
+            assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+            assert parse_duration_ms(rule.get("for", "0s")) > 0, f"{name} has no `for`"
         for key in ("summary", "description"):
             assert "$value" in rule["annotations"][key], (name, key)
         assert rule["annotations"]["runbook"] == f"docs/operations.md#{name.lower()}"
@@ -313,7 +327,7 @@ def test_amtool_check_config(rendered: Path) -> None:
     amtool = require_binary("amtool")
     result = run(amtool, "check-config", str(rendered / "alertmanager.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 receivers" in result.stdout
+    assert "4 receivers" in result.stdout
 
 
 def test_amtool_check_config_without_urls(tmp_path: Path) -> None:
@@ -330,6 +344,8 @@ def test_amtool_check_config_without_urls(tmp_path: Path) -> None:
         (["severity=warning", "alertname=CometSlowResponses"], "discord-warning,generic-webhook"),
         (["severity=info", "alertname=Anything"], "discord-warning,generic-webhook"),
         (["alertname=NoSeverity"], "generic-webhook"),
+        # The always-firing Watchdog reaches the dead man's switch and nothing else.
+        (["alertname=Watchdog", "severity=none"], "deadmans-switch"),
     ],
 )
 def test_alertmanager_routes_by_severity(rendered: Path, labels: list[str], receivers: str) -> None:
