@@ -33,8 +33,16 @@ from typing import Any
 
 import yaml
 
+from comet.ops.rule_transforms import (
+    SLO_TARGET_RECORDS,
+    RenderError,
+    cap_alert_for,
+    parse_duration_ms,
+    set_slo_targets,
+    slo_target_overrides,
+)
+
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
-DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
 HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
 
 #: Placeholders that may stay unset: the integration using them is then left out.
@@ -48,13 +56,6 @@ DEADMANS_SWITCH_URL_ENV = "COMET_ALERT_DEADMANS_SWITCH_URL"
 PROMETHEUS_SOURCE = "prometheus.yml"
 ALERTMANAGER_SOURCE = "alerting/alertmanager.yml"
 RULES_SOURCE = "alerting/rules"
-
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
-_UNITS_MS["y"] = 365 * _UNITS_MS["d"]
-
-
-class RenderError(ValueError):
-    """A source or an option that cannot be rendered; the message says which and why."""
 
 
 class _Drop:
@@ -91,6 +92,9 @@ class RenderOptions:
     critical_group_wait: str = "10s"
     critical_repeat_interval: str = "1h"
     max_alert_for: str | None = None
+    #: Override the SLO targets (alerting/rules/slo.yml's constants), e.g. 0.999.
+    slo_availability_target: float | None = None
+    slo_latency_target: float | None = None
     shared_read: bool = False
     source_dir: Path = field(default_factory=default_source_dir)
 
@@ -141,13 +145,6 @@ class Rendered:
     dropped: tuple[str, ...]  # integrations left out for want of a URL
 
 
-def parse_duration_ms(text: str, *, what: str = "duration") -> int:
-    """A Prometheus duration (``1m30s``, ``500ms``) in milliseconds."""
-    if not DURATION.match(text):
-        raise RenderError(f"{what}: expected a duration such as 30s, 5m or 1h30m, got {text!r}")
-    return sum(int(n) * _UNITS_MS[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text))
-
-
 def fill(node: Any, values: Mapping[str, Any], *, where: str = "") -> Any:
     """``node`` (parsed YAML) with every placeholder replaced; ``DROP`` if it must be removed."""
     if isinstance(node, str):
@@ -192,16 +189,6 @@ def _lookup(name: str, values: Mapping[str, Any], where: str) -> Any:
     if value is None and name not in OPTIONAL:
         raise RenderError(f"{where}: no value for ${{{name}}}")
     return value
-
-
-def cap_alert_for(rules_doc: Any, max_for: str) -> Any:
-    """Shorten every alert's ``for`` to at most ``max_for`` (end-to-end tests; never in production)."""
-    limit = parse_duration_ms(max_for, what="max alert for")
-    for group in rules_doc.get("groups", []):
-        for rule in group.get("rules", []):
-            if "for" in rule and parse_duration_ms(str(rule["for"]), what="for") > limit:
-                rule["for"] = max_for
-    return rules_doc
 
 
 def _load_yaml(path: Path) -> Any:
@@ -271,13 +258,20 @@ def render(options: RenderOptions, out: Path) -> Rendered:
     sources = sorted((source / RULES_SOURCE).glob("*.yml"))
     if not sources:
         raise RenderError(f"{source / RULES_SOURCE}: no rule files")
+    targets = slo_target_overrides(options)
     for rule_source in sources:
         target = rules_dir / rule_source.name
-        if options.max_alert_for is None:
+        if options.max_alert_for is None and not targets:
             text = rule_source.read_text(encoding="utf-8")
         else:
-            doc = cap_alert_for(_load_yaml(rule_source), options.max_alert_for)
-            text = _header(f"{RULES_SOURCE}/{rule_source.name} (for capped at {options.max_alert_for})")
+            doc = _load_yaml(rule_source)
+            changes = []
+            if options.max_alert_for is not None:
+                doc = cap_alert_for(doc, options.max_alert_for)
+                changes.append(f"for capped at {options.max_alert_for}")
+            if set_slo_targets(doc, targets):
+                changes.append("SLO targets " + ", ".join(f"{k} = {v}" for k, v in targets.items()))
+            text = _header(f"{RULES_SOURCE}/{rule_source.name} ({'; '.join(changes) or 'as is'})")
             text += _dump(doc)
         _write(target, text, public)
         rule_files.append(target)
@@ -373,6 +367,10 @@ def add_render_arguments(
     for name in DURATION_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), default=getattr(d, name))
     parser.add_argument("--max-alert-for", metavar="DURATION", help=texts["--max-alert-for"])
+    for option, record in SLO_TARGET_RECORDS.items():
+        parser.add_argument(
+            "--" + option.replace("_", "-"), type=float, metavar="RATIO", help=f"override {record}"
+        )
     if defaults:
         parser.set_defaults(**defaults)
 
@@ -415,6 +413,8 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.
         webhook_url=url(args.webhook_url, WEBHOOK_URL_ENV),
         deadmans_switch_url=url(args.deadmans_switch_url, DEADMANS_SWITCH_URL_ENV),
         max_alert_for=args.max_alert_for,
+        slo_availability_target=args.slo_availability_target,
+        slo_latency_target=args.slo_latency_target,
         shared_read=args.shared_read,
         source_dir=args.source_dir or default_source_dir(),
         **durations_from_args(args),

@@ -159,6 +159,22 @@ def test_render_refuses_an_optional_url_inside_a_larger_string(tmp_path: Path) -
         render(RenderOptions(source_dir=source), tmp_path / "out")
 
 
+def test_slo_targets_are_one_constant_each_that_the_render_step_overrides(tmp_path: Path) -> None:
+    rendered = render(RenderOptions(slo_availability_target=0.999, slo_latency_target=0.9), tmp_path)
+    doc = yaml.safe_load((rendered.rules_dir / "slo.yml").read_text())
+    records = {r["record"]: r["expr"] for g in doc["groups"] for r in g["rules"] if "record" in r}
+    assert records["slo:comet_commands_availability:target"] == "vector(0.999)"
+    assert records["slo:comet_commands_latency:target"] == "vector(0.9)"
+    # Each target appears once in the sources: every rule and annotation reads the constant.
+    source = (REPO / "alerting" / "rules" / "slo.yml").read_text()
+    assert source.count("0.995") == 1 and source.count("0.98)") == 1
+    with pytest.raises(RenderError, match="between 0 and 1"):
+        render(RenderOptions(slo_availability_target=1.5), tmp_path / "bad")
+    promtool = require_binary("promtool")
+    result = run(promtool, "check", "rules", str(rendered.rules_dir / "slo.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_max_alert_for_caps_only_longer_durations(tmp_path: Path) -> None:
     rendered = render(RenderOptions(max_alert_for="2m"), tmp_path)
     capped = {
@@ -267,6 +283,9 @@ def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
         "Watchdog", "CometTargetMissing", "PrometheusRuleFailures", "PrometheusNotConnectedToAlertmanagers",
         "PrometheusErrorSendingAlerts", "AlertmanagerFailedToSendAlerts", "PrometheusConfigReloadFailed",
         "AlertmanagerConfigReloadFailed",
+        # the SLOs' burn-rate alerts (slo.yml)
+        "CometAvailabilityBudgetBurnFast", "CometAvailabilityBudgetBurnSlow",
+        "CometLatencyBudgetBurnFast", "CometLatencyBudgetBurnSlow",
     }  # fmt: skip
     assert alerts <= set(firing), f"no firing test: {alerts - set(firing)}"
     alerts.discard("Watchdog")  # always fires: it has no near miss and no quiet case
