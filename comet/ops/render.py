@@ -1,21 +1,17 @@
-"""Render the ops configs: fill the ``${PLACEHOLDERS}`` of the one source of each config.
+"""Render the ops configs for one deployment: the checked-in ones with its targets, timings and secrets.
 
-Prometheus 2.42 and Alertmanager 0.25 do not expand environment variables, so the repository holds
-one source per config (``prometheus.yml``, ``alerting/alertmanager.yml``, ``alerting/rules/*.yml``)
-and this step writes a self-contained directory that the programs read::
+``prometheus.yml``, ``alerting/alertmanager.yml`` and ``alerting/rules/*.yml`` are valid as they
+stand (compose defaults). Prometheus 2.42 and Alertmanager 0.25 do not expand environment
+variables, so this step writes a self-contained directory that the programs read::
 
-    OUT/prometheus.yml      scrape targets, intervals, Alertmanager address filled in
-    OUT/rules/*.yml         the rule files (copied; ``--max-alert-for`` shortens ``for`` for tests)
+    OUT/prometheus.yml      targets, intervals and the rule path overridden (comet.ops.config_overrides)
+    OUT/rules/*.yml         the rule files (copied; ``--max-alert-for``, ``--slo-*-target`` change them)
     OUT/targets/shards.yml  file_sd targets given with --shard-target (if any)
-    OUT/alertmanager.yml    webhook URLs and grouping intervals filled in
+    OUT/alertmanager.yml    timings, and the integrations whose webhook URLs are given (mode 0600)
+    OUT/templates/*.tmpl    Alertmanager's notification templates
 
 docker compose (its ``render`` service), ``make stack`` and the tests all call it, so what the tests
 prove is what users run. Run ``python -m comet.ops.render --help`` for the options.
-
-Placeholders are whole YAML scalars (``targets: ${BOT_TARGETS}`` becomes a list) or parts of a
-string. An optional integration URL that is not given removes the integration that uses it (its
-receiver then drops alerts instead of failing to deliver them); any other missing or unknown
-placeholder is an error, so a typo cannot reach a running Prometheus.
 """
 
 from __future__ import annotations
@@ -33,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from comet.ops.config_overrides import override_alertmanager, override_prometheus
 from comet.ops.rule_transforms import (
     SLO_TARGET_RECORDS,
     RenderError,
@@ -42,27 +39,18 @@ from comet.ops.rule_transforms import (
     slo_target_overrides,
 )
 
-PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
 HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
-
-#: Placeholders that may stay unset: the integration using them is then left out.
-OPTIONAL = frozenset({"DISCORD_WEBHOOK_URL", "WEBHOOK_URL", "DEADMANS_SWITCH_URL"})
 
 #: Environment variables read when the URL options are not given (keeps secrets out of argv / ps).
 DISCORD_URL_ENV = "COMET_ALERT_DISCORD_WEBHOOK_URL"
 WEBHOOK_URL_ENV = "COMET_ALERT_WEBHOOK_URL"
 DEADMANS_SWITCH_URL_ENV = "COMET_ALERT_DEADMANS_SWITCH_URL"
+ALLOW_NO_RECEIVER_ENV = "COMET_ALERT_ALLOW_NO_RECEIVER"
 
 PROMETHEUS_SOURCE = "prometheus.yml"
 ALERTMANAGER_SOURCE = "alerting/alertmanager.yml"
 RULES_SOURCE = "alerting/rules"
-
-
-class _Drop:
-    """Marks a YAML node to remove: it used an optional placeholder that has no value."""
-
-
-DROP = _Drop()
+TEMPLATES_SOURCE = "alerting/templates"
 
 
 def default_source_dir() -> Path:
@@ -92,45 +80,28 @@ class RenderOptions:
     critical_group_wait: str = "10s"
     critical_repeat_interval: str = "1h"
     max_alert_for: str | None = None
+    #: Render even with no integration for critical alerts (they then reach nobody).
+    allow_no_receiver: bool = False
     #: Override the SLO targets (alerting/rules/slo.yml's constants), e.g. 0.999.
     slo_availability_target: float | None = None
     slo_latency_target: float | None = None
     shared_read: bool = False
     source_dir: Path = field(default_factory=default_source_dir)
 
-    def values(self) -> dict[str, Any]:
-        """Placeholder name -> value, validated."""
+    def validate(self) -> None:
+        """Raise RenderError for a bad target, duration or URL (before anything is written)."""
         for target in (*self.bot_targets, *self.shard_targets, *self.prometheus_targets, *self.alertmanagers):
             if not HOST_PORT.match(target):
                 raise RenderError(f"target {target!r}: expected host:port")
-        durations = {
-            "SCRAPE_INTERVAL": self.scrape_interval,
-            "EVALUATION_INTERVAL": self.evaluation_interval,
-            "GROUP_WAIT": self.group_wait,
-            "GROUP_INTERVAL": self.group_interval,
-            "REPEAT_INTERVAL": self.repeat_interval,
-            "CRITICAL_GROUP_WAIT": self.critical_group_wait,
-            "CRITICAL_REPEAT_INTERVAL": self.critical_repeat_interval,
-        }
-        for name, value in durations.items():
-            parse_duration_ms(value, what=name.lower())
-        for name, url in (
+        for name in DURATION_OPTIONS:
+            parse_duration_ms(getattr(self, name), what=name)
+        for what, url in (
             ("discord webhook URL", self.discord_webhook_url),
             ("webhook URL", self.webhook_url),
             ("dead man's switch URL", self.deadmans_switch_url),
         ):
             if url is not None and not re.match(r"^https?://[^\s]+$", url):
-                raise RenderError(f"{name}: expected an http:// or https:// URL")
-        return {
-            **durations,
-            "BOT_TARGETS": list(self.bot_targets),
-            "SHARD_TARGET_FILES": list(self.shard_target_files),
-            "PROMETHEUS_TARGETS": list(self.prometheus_targets),
-            "ALERTMANAGER_TARGETS": list(self.alertmanagers),
-            "DISCORD_WEBHOOK_URL": self.discord_webhook_url,
-            "WEBHOOK_URL": self.webhook_url,
-            "DEADMANS_SWITCH_URL": self.deadmans_switch_url,
-        }
+                raise RenderError(f"{what}: expected an http:// or https:// URL")
 
 
 @dataclass(frozen=True)
@@ -143,52 +114,6 @@ class Rendered:
     rules_dir: Path
     rule_files: tuple[Path, ...]
     dropped: tuple[str, ...]  # integrations left out for want of a URL
-
-
-def fill(node: Any, values: Mapping[str, Any], *, where: str = "") -> Any:
-    """``node`` (parsed YAML) with every placeholder replaced; ``DROP`` if it must be removed."""
-    if isinstance(node, str):
-        return _fill_string(node, values, where)
-    if isinstance(node, dict):
-        filled: dict[Any, Any] = {}
-        for key, value in node.items():
-            result = fill(value, values, where=f"{where}.{key}")
-            if result is DROP:
-                return DROP  # the mapping (an integration) needs a value nobody gave
-            filled[key] = result
-        # A receiver whose only integration was dropped keeps no empty list behind.
-        return {
-            k: v for k, v in filled.items() if not (isinstance(v, list) and not v and k.endswith("_configs"))
-        }
-    if isinstance(node, list):
-        items = [fill(item, values, where=f"{where}[{i}]") for i, item in enumerate(node)]
-        return [item for item in items if item is not DROP]
-    return node
-
-
-def _fill_string(text: str, values: Mapping[str, Any], where: str) -> Any:
-    whole = PLACEHOLDER.fullmatch(text.strip())
-    if whole:
-        name = whole.group(1)
-        value = _lookup(name, values, where)
-        return DROP if value is None else value
-
-    def replace(match: re.Match[str]) -> str:
-        value = _lookup(match.group(1), values, where)
-        if value is None or isinstance(value, list):
-            raise RenderError(f"{where}: ${{{match.group(1)}}} must be the whole value there")
-        return str(value)
-
-    return PLACEHOLDER.sub(replace, text)
-
-
-def _lookup(name: str, values: Mapping[str, Any], where: str) -> Any:
-    if name not in values:
-        raise RenderError(f"{where}: unknown placeholder ${{{name}}}")
-    value = values[name]
-    if value is None and name not in OPTIONAL:
-        raise RenderError(f"{where}: no value for ${{{name}}}")
-    return value
 
 
 def _load_yaml(path: Path) -> Any:
@@ -239,7 +164,7 @@ def _write(path: Path, text: str, mode: int) -> None:
 
 def render(options: RenderOptions, out: Path) -> Rendered:
     """Write the rendered configs of ``options.source_dir`` into ``out``; returns where."""
-    values = options.values()
+    options.validate()
     source = options.source_dir
     out.mkdir(parents=True, exist_ok=True)
     public = 0o644
@@ -247,7 +172,7 @@ def render(options: RenderOptions, out: Path) -> Rendered:
     # other users (the compose containers), which --shared-read says.
     private = 0o644 if options.shared_read else 0o600
 
-    prometheus_doc = fill(_load_yaml(source / PROMETHEUS_SOURCE), values, where="prometheus.yml")
+    prometheus_doc = override_prometheus(_load_yaml(source / PROMETHEUS_SOURCE), options)
     prometheus_path = out / "prometheus.yml"
     _write(prometheus_path, _header(PROMETHEUS_SOURCE) + _dump(prometheus_doc), public)
 
@@ -280,28 +205,14 @@ def render(options: RenderOptions, out: Path) -> Rendered:
     shards = [{"targets": list(options.shard_targets), "labels": {}}] if options.shard_targets else []
     _write(out / "targets" / "shards.yml", _header("--shard-target options") + _dump(shards), public)
 
-    alertmanager_source = _load_yaml(source / ALERTMANAGER_SOURCE)
-    alertmanager_doc = fill(alertmanager_source, values, where="alertmanager.yml")
+    alertmanager_doc, dropped = override_alertmanager(_load_yaml(source / ALERTMANAGER_SOURCE), options)
     alertmanager_path = out / "alertmanager.yml"
     _write(alertmanager_path, _header(ALERTMANAGER_SOURCE) + _dump(alertmanager_doc), private)
-
-    dropped = tuple(
-        f"{receiver['name']}: {kind}"
-        for receiver in alertmanager_source.get("receivers", [])
-        for kind in receiver
-        if kind.endswith("_configs") and kind not in _receiver_by_name(alertmanager_doc, receiver["name"])
-    )
+    for template in sorted((source / TEMPLATES_SOURCE).glob("*.tmpl")):
+        _write(out / "templates" / template.name, template.read_text(encoding="utf-8"), public)
     return Rendered(out, prometheus_path, alertmanager_path, rules_dir, tuple(rule_files), dropped)
 
 
-def _receiver_by_name(doc: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    for receiver in doc.get("receivers", []):
-        if receiver.get("name") == name:
-            return dict(receiver)
-    return {}
-
-
-#: The Prometheus / Alertmanager timings, each set by the ``--option`` of the same name (dashes).
 DURATION_OPTIONS = (
     "scrape_interval",
     "evaluation_interval",
@@ -364,6 +275,12 @@ def add_render_arguments(
     parser.add_argument("--discord-webhook-url", help=texts["--discord-webhook-url"])
     parser.add_argument("--webhook-url", help=texts["--webhook-url"])
     parser.add_argument("--deadmans-switch-url", help=texts["--deadmans-switch-url"])
+    parser.add_argument(
+        "--allow-no-receiver",
+        action="store_true",
+        default=None,
+        help=f"render even with no receiver for critical alerts (default ${ALLOW_NO_RECEIVER_ENV})",
+    )
     for name in DURATION_OPTIONS:
         parser.add_argument("--" + name.replace("_", "-"), default=getattr(d, name))
     parser.add_argument("--max-alert-for", metavar="DURATION", help=texts["--max-alert-for"])
@@ -413,12 +330,25 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.
         webhook_url=url(args.webhook_url, WEBHOOK_URL_ENV),
         deadmans_switch_url=url(args.deadmans_switch_url, DEADMANS_SWITCH_URL_ENV),
         max_alert_for=args.max_alert_for,
+        allow_no_receiver=allow_no_receiver(args.allow_no_receiver, environ),
         slo_availability_target=args.slo_availability_target,
         slo_latency_target=args.slo_latency_target,
         shared_read=args.shared_read,
         source_dir=args.source_dir or default_source_dir(),
         **durations_from_args(args),
     )
+
+
+def allow_no_receiver(flag: bool | None, environ: Mapping[str, str]) -> bool:
+    """The flag if given, else ALLOW_NO_RECEIVER_ENV (true/false; anything else is an error)."""
+    if flag is not None:
+        return flag
+    value = environ.get(ALLOW_NO_RECEIVER_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise RenderError(f"{ALLOW_NO_RECEIVER_ENV}: expected true or false, got {value!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+_VECTOR = re.compile(r"vector\(\s*[0-9.eE+-]+\s*\)")
 DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _UNITS_MS["y"] = 365 * _UNITS_MS["d"]
@@ -51,7 +52,10 @@ def set_slo_targets(rules_doc: Any, targets: Mapping[str, float]) -> bool:
     for group in rules_doc.get("groups", []):
         for rule in group.get("rules", []):
             if rule.get("record") in targets:
-                rule["expr"] = f"vector({targets[rule['record']]!r})"
+                expr, count = _VECTOR.subn(f"vector({targets[rule['record']]!r})", str(rule["expr"]), 1)
+                if count != 1:
+                    raise RenderError(f"{rule['record']}: expected a constant vector(...) to override")
+                rule["expr"] = expr
                 found = True
     return found
 

@@ -483,6 +483,7 @@ def settings_from_args(args: argparse.Namespace) -> StackSettings:
         webhook_url=args.webhook_url,
         deadmans_switch_url=args.deadmans_switch_url,
         max_alert_for=args.max_alert_for,
+        allow_no_receiver=bool(args.allow_no_receiver),
         slo_availability_target=args.slo_availability_target,
         slo_latency_target=args.slo_latency_target,
         **durations,

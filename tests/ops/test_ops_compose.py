@@ -149,6 +149,21 @@ def test_the_compose_render_command_renders_valid_configs(services: dict[str, An
     assert check.returncode == 0, check.stdout + check.stderr
     # The containers reading the volume run as other users than the render step.
     assert (tmp_path / "alertmanager.yml").stat().st_mode & 0o044 == 0o044
+    # With no webhook URL at all the render step (and so compose) refuses, naming the settings.
+    bare = {k: v for k, v in os.environ.items() if not k.startswith("COMET_ALERT_")}
+    result = subprocess.run([sys.executable, *command[1:]], env=bare, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "no receiver for critical alerts" in result.stderr
+    assert (
+        "COMET_ALERT_DISCORD_WEBHOOK_URL" in result.stderr
+        and "COMET_ALERT_ALLOW_NO_RECEIVER" in result.stderr
+    )
+    assert "COMET_ALERT_ALLOW_NO_RECEIVER" in service["environment"]
+    allowed = {**bare, "COMET_ALERT_ALLOW_NO_RECEIVER": "true"}
+    result = subprocess.run([sys.executable, *command[1:]], env=allowed, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
 
 
 def _dockerfile() -> list[tuple[str, str]]:
