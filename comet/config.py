@@ -8,6 +8,7 @@ metrics password, extra secrets) are never echoed in those messages.
 
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import re
@@ -142,12 +143,44 @@ class Settings:
         if env_file is not None:
             path = Path(env_file)
             if path.is_file():
-                env.update(parse_env_file(path.read_text(encoding="utf-8"), source=str(path)))
+                env.update(parse_env_file(read_env_file(path), source=str(path)))
         env.update(os.environ if environ is None else environ)
         return _settings_from_mapping(env)
 
 
 # -- .env parsing ----------------------------------------------------------------------------------
+
+
+def read_env_file(path: Path) -> str:
+    """The text of a settings file; ConfigError (never a traceback) if it is unreadable or not UTF-8.
+
+    The error names the file, the line and, when the line has a valid ``KEY=``, the variable; it
+    never shows the bytes (the line may hold a secret).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the settings file ({exc.strerror or exc}); "
+            "fix its permissions or choose another file with --env-file"
+        ) from None
+    if data.startswith(codecs.BOM_UTF8):  # some Windows editors write one: fine, and not a key
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        number = data.count(b"\n", 0, exc.start) + 1
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        head = data[line_start : exc.start].decode("utf-8", errors="replace").strip()
+        if head.startswith("export "):
+            head = head[len("export ") :].lstrip()
+        key, sep, _ = head.partition("=")
+        key = key.strip()
+        where = f" ({key})" if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else ""
+        raise ConfigError(
+            f"{path}:{number}{where}: expected UTF-8 text, got bytes that are not UTF-8; "
+            "save the file as UTF-8"
+        ) from None
 
 
 def parse_env_file(text: str, *, source: str = ".env") -> dict[str, str]:
@@ -218,14 +251,43 @@ class _Reader:
             return default
         try:
             return parse(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as exc:
             shown = "a value that is not" if secret else f"{value!r}"
-            raise ConfigError(f"{name}: expected {expected}, got {shown}") from None
+            hint = f" ({exc.hint})" if isinstance(exc, _NumberSyntax) else ""
+            raise ConfigError(f"{name}: expected {expected}, got {shown}{hint}") from None
+
+
+class _NumberSyntax(ValueError):
+    """A number not written the one plain way (ASCII digits): the error adds ``hint``."""
+
+    def __init__(self, hint: str) -> None:
+        super().__init__(hint)
+        self.hint = hint
+
+
+#: Only ASCII digits: Python's int()/float() also take "+5", "1_000", full-width "１２３" and other
+#: scripts' digits, "nan" and "inf", none of which an operator means in a port, an id or a count.
+_ASCII_INT = re.compile(r"[0-9]+")
+_ASCII_FLOAT = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INT_HINT = "write whole numbers with the digits 0-9 only: no sign, underscore or decimal point"
+_FLOAT_HINT = "write numbers with the digits 0-9 and an optional decimal point only, like 2 or 0.5"
+
+
+def _ascii_int(text: str) -> int:
+    if not _ASCII_INT.fullmatch(text):
+        raise _NumberSyntax(_INT_HINT)
+    return int(text, 10)
+
+
+def _ascii_float(text: str) -> float:
+    if not _ASCII_FLOAT.fullmatch(text):
+        raise _NumberSyntax(_FLOAT_HINT)
+    return float(text)
 
 
 def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        number = int(text, 10)
+        number = _ascii_int(text)
         if number < low or (high is not None and number > high):
             raise ValueError(text)
         return number
@@ -235,8 +297,8 @@ def _int_in(low: int, high: int | None = None) -> Callable[[str], int]:
 
 def _float_in(low: float, high: float | None = None, *, low_open: bool = False) -> Callable[[str], float]:
     def parse(text: str) -> float:
-        number = float(text)
-        if not math.isfinite(number):
+        number = _ascii_float(text)
+        if not math.isfinite(number):  # "1e999" overflows to inf
             raise ValueError(text)
         if number < low or (low_open and number == low) or (high is not None and number > high):
             raise ValueError(text)
@@ -258,7 +320,7 @@ def _int_list(text: str) -> tuple[int, ...]:
     items = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
     if not items:
         raise ValueError(text)
-    return tuple(int(item, 10) for item in items)
+    return tuple(_ascii_int(item) for item in items)
 
 
 def _snowflakes(text: str) -> frozenset[int]:
@@ -318,6 +380,13 @@ def _secrets(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _file_path(text: str) -> str:
+    # The operating system refuses a NUL in a path, and Python raises ValueError, not OSError, for it.
+    if "\x00" in text:
+        raise ValueError(text)
+    return text
+
+
 def _host(text: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", text):
         raise ValueError(text)
@@ -354,7 +423,7 @@ def _settings_from_mapping(env: Mapping[str, str]) -> Settings:
             "COMET_SHARD_IDS", d.shard_ids, _shard_ids, "comma-separated distinct shard ids >= 0"
         ),
         locale=r.get("COMET_LOCALE", d.locale, _choice(LOCALES), "one of ja, en"),
-        log_path=r.raw("COMET_LOG_PATH") or d.log_path,
+        log_path=r.get("COMET_LOG_PATH", d.log_path, _file_path, "a file path (no NUL character)"),
         log_level=r.get("COMET_LOG_LEVEL", d.log_level, _choice(LOG_LEVELS, upper=True), _levels()),
         slow_threshold=r.get(
             "COMET_SLOW_THRESHOLD", d.slow_threshold, _float_in(0.0, low_open=True), "seconds > 0"
@@ -365,7 +434,9 @@ def _settings_from_mapping(env: Mapping[str, str]) -> Settings:
             _float_in(0.0, 600.0),
             "seconds from 0 to 600",
         ),
-        database_path=r.raw("COMET_DATABASE_PATH") or d.database_path,
+        database_path=r.get(
+            "COMET_DATABASE_PATH", d.database_path, _file_path, "a file path (no NUL character)"
+        ),
         mod_log_channel=r.raw("COMET_MOD_LOG_CHANNEL") or d.mod_log_channel,
         moderator_role=r.raw("COMET_MODERATOR_ROLE") or d.moderator_role,
         antispam_messages=r.get(

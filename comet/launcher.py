@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -99,13 +101,50 @@ class Runtime:
                 log.exception("Closing the database failed")
 
 
+def path_problem(path: str | Path, error: BaseException | None = None) -> str | None:
+    """Why a file cannot be created or opened at ``path``, in words, or None if the path looks fine.
+
+    Looks at the path itself rather than trusting the error: creating ``<a file>/comet.log``'s folder
+    fails with "File exists" (EEXIST), which does not tell an operator what to change.
+    """
+    target = Path(path)
+    try:
+        if target.is_dir():
+            return "it is a directory"
+        for parent in target.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    return f"{parent} is a file, not a directory"
+                break
+    except (OSError, ValueError):  # a parent we may not look into: fall back to the error itself
+        pass
+    if isinstance(error, OSError):
+        if error.errno in (errno.EACCES, errno.EPERM):
+            return "permission denied"
+        if error.errno == errno.EROFS:
+            return "the file system is read-only"
+        if error.errno == errno.ENOSPC:
+            return "no space left on the device"
+        if error.strerror:
+            return error.strerror.lower()
+    return None
+
+
 def setup_logging(settings: Settings, telemetry: Telemetry) -> None:
-    setup_debug_logging(
-        settings.log_path,
-        console_level=settings.log_level,
-        scrubber=telemetry.scrubber,
-        metrics=telemetry.metrics,
-    )
+    """Log to the console and ``COMET_LOG_PATH``; StartupError if that file cannot be written."""
+    try:
+        setup_debug_logging(
+            settings.log_path,
+            console_level=settings.log_level,
+            scrubber=telemetry.scrubber,
+            metrics=telemetry.metrics,
+        )
+    except OSError as exc:
+        reason = path_problem(settings.log_path, exc) or str(exc)
+        raise StartupError(
+            f"COMET_LOG_PATH: cannot write the log file {settings.log_path}: {reason}; "
+            "set COMET_LOG_PATH to a file in a writable directory"
+        ) from exc
 
 
 async def open_store(settings: Settings, registry: CollectorRegistry) -> Any:
@@ -118,8 +157,11 @@ async def open_store(settings: Settings, registry: CollectorRegistry) -> Any:
     try:
         return await Store.open(settings.database_path, registry=registry)
     except Exception as exc:
+        cause = exc.__cause__ if exc.__cause__ is not None else exc
+        reason = path_problem(settings.database_path, cause) or str(cause)
         raise StartupError(
-            f"COMET_DATABASE_PATH: cannot open the database at {settings.database_path}: {exc}"
+            f"COMET_DATABASE_PATH: cannot open the database at {settings.database_path}: {reason}; "
+            "set COMET_DATABASE_PATH to a database file in a writable directory"
         ) from exc
 
 

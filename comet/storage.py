@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -154,6 +155,24 @@ def _classify(exc: BaseException) -> StorageErrorKind:
     return "other"
 
 
+#: How long a failed open waits for aiosqlite's worker thread to end (it has one no-op left to run).
+_WORKER_JOIN_TIMEOUT = 5.0
+
+
+async def _wait_for_worker(connection: aiosqlite.Connection) -> None:
+    """Wait, off the event loop, until the worker thread of a connection that failed to open ends.
+
+    When connecting fails, aiosqlite queues the stop of its worker thread but does not wait for it;
+    the thread then resolves that stop's future on the event loop. If the loop is closed by then (the
+    process is exiting because the database could not be opened), the thread dies with
+    "RuntimeError: Event loop is closed" and Python prints its traceback after our clean message.
+    """
+    # aiosqlite >= 0.21 runs the worker as ``Connection._thread``; older versions were the Thread.
+    thread = connection if isinstance(connection, threading.Thread) else getattr(connection, "_thread", None)
+    if isinstance(thread, threading.Thread) and thread.is_alive():
+        await asyncio.to_thread(thread.join, _WORKER_JOIN_TIMEOUT)
+
+
 def _read_only_uri(path: Path) -> str:
     return f"{path.resolve().as_uri()}?mode=ro"
 
@@ -239,12 +258,19 @@ class Store:
         db_path = Path(path)
         try:
             if read_only:
-                conn = await aiosqlite.connect(_read_only_uri(db_path), uri=True, isolation_level=None)
+                pending = aiosqlite.connect(_read_only_uri(db_path), uri=True, isolation_level=None)
             else:
                 db_path.parent.mkdir(parents=True, exist_ok=True)
-                conn = await aiosqlite.connect(db_path, isolation_level=None)
+                pending = aiosqlite.connect(db_path, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(_classify(exc), "open", f"{db_path}: {exc}") from exc
+        try:
+            conn = await pending
+        except BaseException as exc:
+            await _wait_for_worker(pending)
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StorageError(_classify(exc), "open", f"{db_path}: {exc}") from exc
+            raise
         store = cls(conn, db_path, read_only=read_only, registry=registry)
         try:
             await store._configure(busy_timeout, synchronous)

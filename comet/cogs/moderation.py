@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 NO_MENTIONS = discord.AllowedMentions.none()
 #: Discord refuses member timeouts longer than 28 days.
 MAX_TIMEOUT = timedelta(days=28)
+#: Durations are read up to this bound (about 27 years); a longer one reads as the bound, which is
+#: refused as too long like any other, so no input can overflow timedelta (whose limit is ~2.7M years:
+#: "9999999w" twenty times is beyond it). ``format_duration`` shows it as "at least 10000d".
+DURATION_LIMIT = timedelta(days=10_000)
+_LIMIT_SECONDS = int(DURATION_LIMIT.total_seconds())
 #: Bulk delete takes 100 messages per request; discord.py's purge chunks larger counts.
 MAX_PURGE = 1000
 REASON_LIMIT = 400
@@ -48,6 +53,7 @@ def parse_duration(text: str) -> timedelta | None:
     """``10m``, ``1h30m``, ``2d``, ``90s``, ``1w``, ``10分``, ``1時間30分`` -> timedelta; None if unreadable.
 
     Full-width digits and spaces are accepted; a bare number (no unit) is refused as ambiguous.
+    Never raises: anything longer than :data:`DURATION_LIMIT` saturates at it.
     """
     s = unicodedata.normalize("NFKC", text).strip().lower().replace(" ", "")
     if not s:
@@ -57,7 +63,7 @@ def parse_duration(text: str) -> timedelta | None:
     for match in _PART.finditer(s):
         if match.start() != position:
             return None
-        total += int(match.group(1)) * _UNITS[match.group(2)]
+        total = min(total + int(match.group(1)) * _UNITS[match.group(2)], _LIMIT_SECONDS)
         position = match.end()
     if position != len(s) or total <= 0:
         return None
@@ -65,8 +71,17 @@ def parse_duration(text: str) -> timedelta | None:
 
 
 def format_duration(delta: timedelta, t: Any) -> str:
-    """``1h 30m`` / ``1時間30分`` (the unit words come from the catalogue)."""
-    seconds = int(delta.total_seconds())
+    """``1h 30m`` / ``1時間30分`` (the unit words come from the catalogue).
+
+    :data:`DURATION_LIMIT` or more shows as ``at least 10000d`` / ``10000日以上``: what
+    :func:`parse_duration` read may have been cut at the limit.
+    """
+    if delta >= DURATION_LIMIT:
+        return str(t("mod.duration.at_least", duration=_format_seconds(_LIMIT_SECONDS, t)))
+    return _format_seconds(int(delta.total_seconds()), t)
+
+
+def _format_seconds(seconds: int, t: Any) -> str:
     parts: list[str] = []
     for key, size in (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1)):
         amount, seconds = divmod(seconds, size)

@@ -65,6 +65,21 @@ async def start_client(
         with contextlib.suppress(BaseException):
             await task
         raise TimeoutError(f"discord client not ready within {timeout}s")
+    # READY may come before a guild's GUILD_CREATE was parsed: fast_ready's short guild timeout can
+    # run out while the process is stalled (a loaded machine), leaving the guild "unavailable" for a
+    # moment. Ready means every guild is loaded here, so that tests never look at a half-built cache.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while any(guild.unavailable for guild in client.guilds):
+        if task.done():
+            task.result()  # raises the client's error
+            raise RuntimeError("discord client stopped before its guilds were loaded")
+        if loop.time() > deadline:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            raise TimeoutError(f"discord client's guilds not loaded within {timeout}s")
+        await asyncio.sleep(0.005)  # GUILD_CREATE is on its way: look again after it is parsed
     return task
 
 

@@ -6,7 +6,18 @@ import mimetypes
 import re
 from typing import Any
 
-from .state import FLAG_EPHEMERAL, FLAG_LOADING, Channel, EmulatorState, StoredMessage, User, iso_now
+import emoji as unicode_emoji
+
+from .state import (
+    FLAG_EPHEMERAL,
+    FLAG_LOADING,
+    GUILD_TEXT,
+    Channel,
+    EmulatorState,
+    StoredMessage,
+    User,
+    iso_now,
+)
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -260,6 +271,74 @@ def apply_edit(
         flags = (flags & ~(1 << 2)) | (int(body["flags"]) & (1 << 2))  # only SUPPRESS_EMBEDS is editable
     payload["flags"] = flags & ~FLAG_LOADING
     payload["edited_timestamp"] = iso_now()
+
+
+#: A custom emoji as the reaction routes take it: ``name:id`` (discord.py sends ``Emoji.name:Emoji.id``).
+_CUSTOM_EMOJI = re.compile(r"[A-Za-z0-9_]{1,32}:[0-9]{1,20}")
+
+
+def is_reaction_emoji(key: str) -> bool:
+    """What Discord takes as a reaction: one unicode emoji (``👍``, ``👍🏽``, ``🇯🇵``, a ZWJ sequence),
+    recognised by the ``emoji`` package, or ``name:id`` of a custom emoji.
+
+    The emulator's guilds have no custom emoji of their own, so any well-formed ``name:id`` is taken
+    (Discord also checks that the bot can use that emoji id).
+    """
+    return bool(_CUSTOM_EMOJI.fullmatch(key)) or unicode_emoji.is_emoji(key)
+
+
+def unknown_emoji() -> ApiError:
+    return ApiError(400, 10014, "Unknown Emoji")
+
+
+#: Discord's limits on a guild channel's editable fields.
+CHANNEL_NAME_MAX = 100
+CHANNEL_TOPIC_MAX = 1024
+SLOWMODE_MAX = 21600
+
+
+def validate_channel_edit(channel: Channel, body: dict[str, Any]) -> dict[str, Any]:
+    """The changes a Modify Channel body asks for, checked as Discord does; nothing is applied.
+
+    Taken: ``name`` (1-100 characters), ``topic`` (text channels, up to 1024 characters, null clears
+    it), ``nsfw``, ``rate_limit_per_user`` (0-21600 s). Other fields are ignored.
+    """
+    changes: dict[str, Any] = {}
+    if "name" in body:
+        name = body["name"]
+        if name is None:
+            raise form_error("name", "BASE_TYPE_REQUIRED", "This field is required")
+        if not isinstance(name, str):
+            raise form_error("name", "BASE_TYPE_STRING", "Must be a string.")
+        if not 1 <= len(name) <= CHANNEL_NAME_MAX:
+            raise form_error(
+                "name", "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {CHANNEL_NAME_MAX} in length."
+            )
+        changes["name"] = name
+    if "topic" in body and channel.type == GUILD_TEXT:
+        topic = body["topic"]
+        _check_len(topic, CHANNEL_TOPIC_MAX, "topic")
+        changes["topic"] = topic or None
+    if "nsfw" in body:
+        if not isinstance(body["nsfw"], bool):
+            raise form_error("nsfw", "BASE_TYPE_BOOLEAN", "Must be either true or false.")
+        changes["nsfw"] = body["nsfw"]
+    if "rate_limit_per_user" in body:
+        slowmode = body["rate_limit_per_user"]
+        if not isinstance(slowmode, int) or isinstance(slowmode, bool):
+            raise form_error("rate_limit_per_user", "NUMBER_TYPE_COERCE", "Value is not int.")
+        if slowmode < 0:
+            raise form_error(
+                "rate_limit_per_user", "NUMBER_TYPE_MIN", "int value should be greater than or equal to 0."
+            )
+        if slowmode > SLOWMODE_MAX:
+            raise form_error(
+                "rate_limit_per_user",
+                "NUMBER_TYPE_MAX",
+                f"int value should be less than or equal to {SLOWMODE_MAX}.",
+            )
+        changes["rate_limit_per_user"] = slowmode
+    return changes
 
 
 def emoji_payload(key: str) -> dict[str, Any]:

@@ -134,6 +134,7 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
         add("GET", "/gateway", self.get_gateway)
         add("GET", "/gateway/bot", self.get_gateway_bot)
         add("GET", "/channels/{channel_id}", self.get_channel)
+        add("PATCH", "/channels/{channel_id}", self.edit_channel)
         add("GET", "/channels/{channel_id}/messages", self.history)
         add("POST", "/channels/{channel_id}/messages", self.create_message)
         add("GET", "/channels/{channel_id}/messages/{message_id}", self.get_message)

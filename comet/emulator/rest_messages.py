@@ -11,6 +11,7 @@ from .gateway import (
     INTENT_DIRECT_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGES,
+    INTENT_GUILDS,
 )
 from .messages import ApiError
 from .rest_base import Call, RestBase
@@ -31,6 +32,21 @@ class MessageRoutes(RestBase):
     # -- channels / messages -----------------------------------------------------------------------
     async def get_channel(self, call: Call) -> tuple[int, Any]:
         return 200, self._channel(call).payload(self.state.users)
+
+    async def edit_channel(self, call: Call) -> tuple[int, Any]:
+        """Modify Channel: the bot needs MANAGE_CHANNELS; CHANNEL_UPDATE goes to the guild's sessions."""
+        channel = self._channel(call)
+        guild = self.state.guild_of(channel.id)
+        if guild is None:
+            raise ApiError(403, 50003, "Cannot execute action on a DM channel")
+        self._require(guild, Perm.MANAGE_CHANNELS)
+        changes = msgs.validate_channel_edit(channel, call.body())
+        for name, value in changes.items():
+            setattr(channel, name, value)
+        self._audit(guild, "channel_update", channel.id, call, changes=changes)
+        data = channel.payload()
+        await self.emu.gateway.dispatch("CHANNEL_UPDATE", data, guild_id=guild.id, intent=INTENT_GUILDS)
+        return 200, data
 
     async def history(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
@@ -125,8 +141,11 @@ class MessageRoutes(RestBase):
     # -- reactions ---------------------------------------------------------------------------------
     @staticmethod
     def _emoji(call: Call) -> str:
-        """The reaction key of the route: ``"name"`` or ``"name:id"``."""
-        return urllib.parse.unquote(call.params["emoji"])
+        """The reaction key of the route: a unicode emoji or ``"name:id"``; else 400 Unknown Emoji."""
+        key = urllib.parse.unquote(call.params["emoji"])
+        if not msgs.is_reaction_emoji(key):
+            raise msgs.unknown_emoji()
+        return key
 
     async def _reaction_event(
         self, event: str, channel: Channel, message: StoredMessage, data: dict[str, Any]

@@ -366,6 +366,8 @@ class Emulator:
         channel = self.state.channels[channel_id]
         message = channel.messages[message_id]
         self._user(user_id)
+        if not msgs.is_reaction_emoji(emoji):  # what Discord's client lets a member pick
+            raise ValueError(f"{emoji!r} is not an emoji (a unicode emoji, or name:id for a custom one)")
         await self.rest.react(channel, message, emoji, user_id)
         self.notify()
 

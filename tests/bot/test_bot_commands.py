@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import aiohttp
 import pytest
 from bot_support import CometEnv, make_settings
@@ -10,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from comet.bot import CometBot
 from comet.emulator import DEMO, Emulator
 from comet.telemetry import Telemetry
+from instrumentation.hooks import finite_or_none
 from instrumentation.server import MetricsServer
 
 EXPECTED = {
@@ -110,19 +113,43 @@ async def test_each_invocation_is_counted_once_with_its_kind(comet: CometEnv) ->
             )
 
 
+def assert_one_observation_in_its_buckets(env: CometEnv, command: str, kind: str) -> float:
+    """The only duration observed for ``command``/``kind``: every cumulative bucket counts it exactly
+    when its bound is at or above it (whatever the machine made the duration)."""
+    labels = {"command": command, "kind": kind}
+    assert env.sample("comet_command_duration_seconds_count", **labels) == 1
+    observed = env.sample("comet_command_duration_seconds_sum", **labels)
+    buckets = {
+        sample.labels["le"]: sample.value
+        for family in env.registry.collect()
+        for sample in family.samples
+        if sample.name == "comet_command_duration_seconds_bucket"
+        and {k: sample.labels[k] for k in labels} == labels
+    }
+    assert len(buckets) > 5 and "+Inf" in buckets
+    for le, count in buckets.items():
+        assert count == (1 if observed <= float(le) else 0), (le, observed)
+    return observed
+
+
 @pytest.mark.asyncio
 async def test_slow_commands_show_in_duration_and_health(comet: CometEnv) -> None:
     env = comet
+    sent = time.perf_counter()
     reply = await env.ask("!work 0.3")
     assert reply.content.startswith("⚙️ 0.30 秒の作業が終わりました")
     await env.until(lambda: env.commands("work", "prefix", "success") == 1)
-    assert env.sample("comet_command_duration_seconds_sum", command="work", kind="prefix") >= 0.3
+    waited = time.perf_counter() - sent
+    # At least the 0.3 s the command slept, at most what the test saw from sending to recording.
+    observed = assert_one_observation_in_its_buckets(env, "work", "prefix")
+    assert 0.3 <= observed <= waited
     assert env.sample("comet_command_duration_seconds_bucket", command="work", kind="prefix", le="0.25") == 0
-    assert env.sample("comet_command_duration_seconds_bucket", command="work", kind="prefix", le="0.5") == 1
+    sent = time.perf_counter()
     reply = await env.slash("work", {"seconds": 0.2})
     assert "0.20" in reply.content
     await env.until(lambda: env.commands("work", "slash", "success") == 1)
-    assert env.sample("comet_command_duration_seconds_sum", command="work", kind="slash") >= 0.2
+    waited = time.perf_counter() - sent
+    assert 0.2 <= assert_one_observation_in_its_buckets(env, "work", "slash") <= waited
     assert env.telemetry.response_times.get_average_response_time() >= 0.25
     reply = await env.ask("!stats", author=DEMO.member_ids[2])
     slowest = reply.content.split("時間のかかるコマンド (平均):")[1]
@@ -134,21 +161,25 @@ async def test_readiness_json_and_metrics_endpoint(comet: CometEnv) -> None:
     env = comet
     await env.ask("!ping")
     await env.until(lambda: env.commands("ping", "prefix", "success") == 1)
-    server = MetricsServer(env.registry, port=0, readiness=env.bot.monitor.health_check)
+    monitor = env.bot.monitor
+    server = MetricsServer(env.registry, port=0, readiness=monitor.health_check)
     await server.start()
     try:
         async with aiohttp.ClientSession() as http:
+            # The readings /readyz serves, taken from the bot itself just before and just after.
+            uptime_before, latency_before = monitor.uptime(), finite_or_none(env.bot.latency)
             async with http.get(f"{server.url}/readyz") as resp:
                 assert resp.status == 200
                 ready = await resp.json()
+            uptime_after, latency_after = monitor.uptime(), finite_or_none(env.bot.latency)
             async with http.get(f"{server.url}/metrics") as resp:
                 exposition = await resp.text()
     finally:
         await server.stop()
     assert ready["status"] == "healthy"
     assert ready["guilds"] == 1
-    assert ready["uptime"] > 0
-    assert ready["latency"] is None or ready["latency"] >= 0
+    assert uptime_before <= ready["uptime"] <= uptime_after
+    assert ready["latency"] in (latency_before, latency_after)
     assert set(ready["shards"]) == {"0"}
     assert 'comet_commands_total{command="ping",kind="prefix",outcome="success"} 1.0' in exposition
     assert "comet_ready 1.0" in exposition

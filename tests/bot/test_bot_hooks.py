@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any
 
 import discord
+import psutil
 import pytest
 from bot_support import CometEnv
 from discord import app_commands
 from discord.ext import commands
 from prometheus_client import CollectorRegistry
+from support import burn_cpu_past, cpu_percent_bounds, read_cpu
 
 from comet.emulator import DEMO, Emulator
-from instrumentation.bot_monitor import BotMonitor
+from instrumentation.bot_monitor import MB, BotMonitor
 from instrumentation.hooks import (
     COMMAND_HOOKS,
     GATEWAY_HOOKS,
@@ -135,15 +136,23 @@ async def test_bot_monitor_reports_the_seed_fields(comet: CometEnv) -> None:
     await env.ask("!boom")
     await env.ask("!nosuch")
     await env.until(lambda: env.commands("unknown", "prefix", "not_found") == 1)
-    deadline = time.process_time() + 0.2
-    while time.process_time() < deadline:  # burn CPU so the one kept Process sees some
-        pass
+    # cpu_usage is the CPU used since the previous reading of the one kept Process: take one reading,
+    # burn CPU until psutil itself shows the counter moved, and take the next. collect_metrics() never
+    # awaits anything, so nothing else reads that Process in between.
+    before_first = read_cpu()
+    await monitor.collect_metrics()
+    after_first = read_cpu()
+    burn_cpu_past(after_first.cpu + 0.05)
+    before = read_cpu()
     metrics = await monitor.collect_metrics()
+    after = read_cpu()
     assert set(metrics) == {"commands_executed", "errors_count", "memory_usage", "cpu_usage"}
     assert metrics["commands_executed"] == 2  # ping + boom; an unknown command is not executed
     assert metrics["errors_count"] == 1
-    assert 5 < metrics["memory_usage"] < 4096
+    low, high = cpu_percent_bounds((before_first, after_first), (before, after))
+    assert low <= metrics["cpu_usage"] <= high, (low, metrics["cpu_usage"], high)
     assert metrics["cpu_usage"] > 0
+    assert metrics["memory_usage"] == pytest.approx(psutil.Process().memory_info().rss / MB, rel=0.05)
     health = await monitor.health_check()
     assert health["status"] == "healthy" and health["guilds"] == 1
     assert health["latency"] is None or math.isfinite(health["latency"])

@@ -121,6 +121,22 @@ async def test_reload_every_extension_twice_under_traffic_keeps_every_count(come
     stop = asyncio.Event()
     answered: list[str] = []
     answered_ids: list[int] = []
+
+    # In each `reload ~`, one extension's reload waits until a member's ping sent after the command
+    # has been answered: that the bot answers while a reload runs is then a fact the test checks,
+    # not an accident of timing (a bot that stopped answering during reloads would fail here).
+    real_reload = h.bot.reload_extension
+    mod_log = h.emu.state.channels[DEMO.mod_log_channel_id]
+    paused: list[str] = []
+
+    async def reload_while_members_are_answered(name: str, *, package: str | None = None) -> None:
+        if name == extensions[0]:
+            command_id = mod_log.last_message_id  # the `!reload ~` being run (its report comes after)
+            await h.emu.wait_for(lambda: any(i > command_id for i in answered_ids), timeout=10)
+            paused.append(name)
+        await real_reload(name, package=package)
+
+    h.bot.reload_extension = reload_while_members_are_answered
     traffic = [
         asyncio.create_task(chatter(h, c, m, stop, answered, answered_ids))
         for c, m in zip(channels, members, strict=True)
@@ -135,6 +151,7 @@ async def test_reload_every_extension_twice_under_traffic_keeps_every_count(come
             reply = await h.emu.wait_for_reply(DEMO.mod_log_channel_id, after=command, timeout=20)
             report = lines(reply)
             # Members were answered while the reload ran (ids are snowflakes: they order in time).
+            assert paused == [extensions[0]] * round_
             assert any(int(command["id"]) < i < reply.id for i in answered_ids), round_
             assert all(line.startswith("✅ ") for line in report[:-1]), report
             assert report[-1] == h.bot.i18n.t("reload.summary", ok=len(extensions), total=len(extensions))

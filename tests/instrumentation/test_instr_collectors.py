@@ -29,19 +29,36 @@ def scrape(collector: ProcessCollector | GCCollector) -> dict[tuple[str, tuple[t
 
 
 def test_process_metrics_read_this_process() -> None:
+    # Each figure against psutil's own reading of this process: the counters lie between a reading
+    # taken just before the scrape and one just after (a separate Process object, nothing cached).
     process = psutil.Process()
+    reader = psutil.Process()
+    cpu_before, switches_before, threads_before = (
+        reader.cpu_times(),
+        reader.num_ctx_switches(),
+        reader.num_threads(),
+    )
     samples = scrape(ProcessCollector(process))
-    assert samples[("process_resident_memory_bytes", ())] > 0
-    assert samples[("process_virtual_memory_bytes", ())] >= samples[("process_resident_memory_bytes", ())]
+    cpu_after, switches_after, threads_after = (
+        reader.cpu_times(),
+        reader.num_ctx_switches(),
+        reader.num_threads(),
+    )
+    rss = samples[("process_resident_memory_bytes", ())]
+    assert rss == pytest.approx(reader.memory_info().rss, rel=0.05)  # bytes of this process, not KiB
+    assert samples[("process_virtual_memory_bytes", ())] >= rss
     assert samples[("process_start_time_seconds", ())] == pytest.approx(process.create_time())
-    assert samples[("process_threads", ())] >= 1
+    threads = samples[("process_threads", ())]
+    assert min(threads_before, threads_after) <= threads <= max(threads_before, threads_after)
     user = samples[("comet_process_cpu_seconds_total", (("mode", "user"),))]
     system = samples[("comet_process_cpu_seconds_total", (("mode", "system"),))]
     assert samples[("process_cpu_seconds_total", ())] == pytest.approx(user + system)
-    assert user > 0
+    assert cpu_before.user <= user <= cpu_after.user
+    assert cpu_before.system <= system <= cpu_after.system
     voluntary = samples[("comet_process_context_switches_total", (("kind", "voluntary"),))]
     involuntary = samples[("comet_process_context_switches_total", (("kind", "involuntary"),))]
-    assert voluntary >= 0 and involuntary >= 0
+    assert switches_before.voluntary <= voluntary <= switches_after.voluntary
+    assert switches_before.involuntary <= involuntary <= switches_after.involuntary
 
 
 @linux_only

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import math
@@ -64,7 +65,25 @@ def test_sync_function_records_success_with_qualname_label(registry: CollectorRe
     assert duration_count(registry, label) == 2
 
 
-def test_bare_decorator_uses_the_default_registry_resolved_on_first_call() -> None:
+@pytest.fixture
+def default_registry_restored() -> Iterator[list[str]]:
+    """Labels a test adds to the process-wide default registry, removed again afterwards (so the test
+    finds them absent however often, and after whatever, it runs in this process)."""
+    labels: list[str] = []
+    yield labels
+    metrics = Metrics.for_registry(default_registry())
+    for label in labels:
+        for outcome in ("success", "error", "cancelled"):
+            with contextlib.suppress(KeyError):
+                metrics.function_calls.remove(label, outcome)
+        for metric in (metrics.function_duration, metrics.slow_calls):
+            with contextlib.suppress(KeyError):
+                metric.remove(label)
+
+
+def test_bare_decorator_uses_the_default_registry_resolved_on_first_call(
+    default_registry_restored: list[str],
+) -> None:
     default = default_registry()
 
     @monitor_performance
@@ -72,6 +91,7 @@ def test_bare_decorator_uses_the_default_registry_resolved_on_first_call() -> No
         return 7
 
     label = probe_bare_default_registry.__qualname__
+    default_registry_restored.append(label)
     # Nothing recorded, not even the pre-initialised series, until the first call.
     assert (
         default.get_sample_value("comet_function_calls_total", {"function": label, "outcome": "success"})
