@@ -110,6 +110,7 @@ class DemoDriver:
         self.rng = rng or random.Random()
         self.sent = 0
         self.failed = 0
+        self.refused = 0  # a member timed out by the anti-spam rule cannot post, as on Discord
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -148,6 +149,10 @@ class DemoDriver:
         try:
             await self.perform(action)
             self.sent += 1
+        except PermissionError as exc:
+            # The emulator refuses a timed-out member's message like Discord does: expected, no stack.
+            self.refused += 1
+            log.debug("demo action %s refused: %s", action.kind, exc)
         except Exception:
             self.failed += 1
             log.debug("demo action %s failed", action, exc_info=True)

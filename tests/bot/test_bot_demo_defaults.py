@@ -4,14 +4,18 @@ CometHighErrorRatio (more than 5% failing), with room for a 5-minute window's ra
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import random
+from types import SimpleNamespace
 
+import pytest
 import yaml
 from bot_support import ROOT
 
 from comet.config import Settings
-from comet.demo import DemoDriver
+from comet.demo import Action, DemoDriver
 
 #: Commands in one 5-minute window at the default rate (2 actions/s, about three in four commands).
 WINDOW = 2 * 300 * 3 // 4
@@ -47,3 +51,20 @@ def test_default_demo_traffic_stays_under_the_alert_thresholds() -> None:
         spread = 3 * math.sqrt(share * (1 - share) / WINDOW)
         assert share + spread < limit, (share, spread, limit)
     assert slow > 0 and failing > 0  # the panels still have slow and failing commands to show
+
+
+async def _refusing_send(*args: object, **kwargs: object) -> None:
+    raise PermissionError("user 1 is timed out in guild 2")
+
+
+def test_a_timed_out_member_is_refused_quietly(caplog: pytest.LogCaptureFixture) -> None:
+    # The anti-spam rule times out the demo's spammer; the emulator then refuses that member's
+    # messages as Discord does. That is expected, so no stack trace in the log (the SIGTERM tests
+    # read every log line for "Traceback").
+    emulator = SimpleNamespace(send_message=_refusing_send)
+    driver = DemoDriver(emulator, Settings(), channel_ids=[1], member_ids=[2], rng=random.Random(3))
+    driver._slots = asyncio.Semaphore(1)
+    with caplog.at_level(logging.DEBUG, logger="comet.demo"):
+        asyncio.run(driver._run_one(Action("chat")))
+    assert (driver.refused, driver.sent, driver.failed) == (1, 0, 0)
+    assert [r.exc_info for r in caplog.records if r.name == "comet.demo"] == [None]

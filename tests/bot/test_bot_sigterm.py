@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,26 +100,38 @@ class Control:
 
 
 async def member_traffic(control: Control, member: Member, stopping: asyncio.Event) -> None:
-    """Commands one after another until ``stopping``; registrations are tracked for the check."""
+    """Commands one after another until ``stopping``; registrations are tracked for the check.
+
+    One command at a time: the next is sent only once the previous one is answered (or the test is
+    stopping), so the first bot message after a command in the member's channel is its reply. (With
+    a give-up timeout instead, a late reply would be read as the answer to the next command, and a
+    late "💖" as the confirmation of a registration that was never committed.)
+    """
     step = 0
     while not stopping.is_set():
         kind = step % 3
         if kind == 0:
             talent = member.talents[step // 3 % len(member.talents)]
             member.after_ack.append(talent)
-            reply = await control.ask(member.channel_id, member.user_id, f"!oshi set {talent}", 3)
-            if reply is not None and reply.startswith("💖"):
-                member.acked, member.after_ack = talent, []
+            content = f"!oshi set {talent}"
         else:
             content = "!work 0.3" if kind == 1 else "!ping"
-            reply = await control.ask(member.channel_id, member.user_id, content, 3)
-        member.replies += reply is not None
+        message = await control.say(member.channel_id, member.user_id, content)
+        reply = None
+        while reply is None and not stopping.is_set():
+            reply = await control.reply_to(member.channel_id, message, 3)
+        if reply is None:
+            return  # stopping, unanswered: a registration stays in after_ack
+        if kind == 0 and reply.startswith("💖"):
+            member.acked, member.after_ack = talent, []
+        member.replies += 1
         step += 1
 
 
 async def wait_answering(control: Control, channel_id: str, author_id: str) -> None:
     """Until the bot answers in this channel (it learns of a new guild from GUILD_CREATE)."""
-    for _ in range(20):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         if await control.ask(channel_id, author_id, "!ping", 1) is not None:
             return
     raise AssertionError("the bot never answered in the test guild")
@@ -134,8 +147,9 @@ async def sigterm_under_traffic(
     drivers = [asyncio.ensure_future(member_traffic(control, m, stopping)) for m in members]
     try:
         # Traffic is flowing: every member got answers.
-        for _ in range(200):
-            if all(m.replies >= 2 for m in members):
+        deadline = time.monotonic() + 60
+        while not all(m.replies >= 2 for m in members):
+            if time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.05)  # polling the drivers' progress; the condition is re-checked
         assert all(m.replies >= 2 for m in members), [m.replies for m in members]
