@@ -38,6 +38,12 @@ RECEIVER_INTEGRATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "generic-webhook": ("webhook_url", "webhook_configs", {"send_resolved": True, "max_alerts": 20}),
     "deadmans-switch": ("deadmans_switch_url", "webhook_configs", {"send_resolved": False}),
 }
+#: Where the scrape password is written, next to prometheus.yml (Prometheus resolves a relative
+#: password_file against its config file's directory).
+SCRAPE_PASSWORD_FILE = "secrets/scrape_password"
+#: The jobs that scrape the bot (they need its /metrics credentials when COMET_METRICS_BASIC_AUTH is set).
+BOT_JOBS = ("comet", "comet-shards")
+
 #: Receivers that carry critical alerts: rendering refuses when none of them has an integration.
 CRITICAL_RECEIVERS = ("discord-critical", "generic-webhook")
 URL_KEY = {"discord_configs": "webhook_url", "webhook_configs": "url"}
@@ -70,6 +76,16 @@ def override_prometheus(doc: dict[str, Any], options: Any) -> dict[str, Any]:
         shards["file_sd_configs"][0]["files"] = list(options.shard_target_files)
     except (KeyError, IndexError, TypeError) as exc:
         raise RenderError("prometheus.yml: the comet-shards job has no file_sd_configs") from exc
+    for name in BOT_JOBS:
+        job = _job(doc, name)
+        if options.metrics_basic_auth is None:
+            job.pop("basic_auth", None)
+        else:
+            # The password from a file, never inline: prometheus.yml stays world-readable.
+            job["basic_auth"] = {
+                "username": options.metrics_basic_auth[0],
+                "password_file": SCRAPE_PASSWORD_FILE,
+            }
     _static_targets(_job(doc, "prometheus"), options.prometheus_targets)
     _static_targets(_job(doc, "alertmanager"), options.alertmanagers)
     return doc

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from comet.ops.config_overrides import override_alertmanager, override_prometheus
+from comet.ops.config_overrides import SCRAPE_PASSWORD_FILE, override_alertmanager, override_prometheus
 from comet.ops.rule_transforms import (
     SLO_TARGET_RECORDS,
     RenderError,
@@ -46,6 +46,8 @@ DISCORD_URL_ENV = "COMET_ALERT_DISCORD_WEBHOOK_URL"
 WEBHOOK_URL_ENV = "COMET_ALERT_WEBHOOK_URL"
 DEADMANS_SWITCH_URL_ENV = "COMET_ALERT_DEADMANS_SWITCH_URL"
 ALLOW_NO_RECEIVER_ENV = "COMET_ALERT_ALLOW_NO_RECEIVER"
+#: The bot's own setting: when its /metrics requires basic auth, Prometheus must send the same.
+METRICS_BASIC_AUTH_ENV = "COMET_METRICS_BASIC_AUTH"
 
 PROMETHEUS_SOURCE = "prometheus.yml"
 ALERTMANAGER_SOURCE = "alerting/alertmanager.yml"
@@ -80,6 +82,8 @@ class RenderOptions:
     critical_group_wait: str = "10s"
     critical_repeat_interval: str = "1h"
     max_alert_for: str | None = None
+    #: The bot's /metrics credentials (COMET_METRICS_BASIC_AUTH, user:password), for the bot's jobs.
+    metrics_basic_auth: tuple[str, str] | None = field(default=None, repr=False)
     #: Render even with no integration for critical alerts (they then reach nobody).
     allow_no_receiver: bool = False
     #: Override the SLO targets (alerting/rules/slo.yml's constants), e.g. 0.999.
@@ -175,6 +179,11 @@ def render(options: RenderOptions, out: Path) -> Rendered:
     prometheus_doc = override_prometheus(_load_yaml(source / PROMETHEUS_SOURCE), options)
     prometheus_path = out / "prometheus.yml"
     _write(prometheus_path, _header(PROMETHEUS_SOURCE) + _dump(prometheus_doc), public)
+    password_path = out / SCRAPE_PASSWORD_FILE
+    if options.metrics_basic_auth is not None:
+        _write(password_path, options.metrics_basic_auth[1], private)
+    else:
+        password_path.unlink(missing_ok=True)
 
     rules_dir = out / "rules"
     if rules_dir.exists():
@@ -331,12 +340,24 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.
         deadmans_switch_url=url(args.deadmans_switch_url, DEADMANS_SWITCH_URL_ENV),
         max_alert_for=args.max_alert_for,
         allow_no_receiver=allow_no_receiver(args.allow_no_receiver, environ),
+        metrics_basic_auth=metrics_basic_auth(environ),
         slo_availability_target=args.slo_availability_target,
         slo_latency_target=args.slo_latency_target,
         shared_read=args.shared_read,
         source_dir=args.source_dir or default_source_dir(),
         **durations_from_args(args),
     )
+
+
+def metrics_basic_auth(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """COMET_METRICS_BASIC_AUTH (user:password) from the environment, as the bot reads it."""
+    value = environ.get(METRICS_BASIC_AUTH_ENV, "")
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise RenderError(f"{METRICS_BASIC_AUTH_ENV}: expected user:password")
+    return user, password
 
 
 def allow_no_receiver(flag: bool | None, environ: Mapping[str, str]) -> bool:

@@ -160,6 +160,9 @@ def test_the_compose_render_command_renders_valid_configs(services: dict[str, An
         and "COMET_ALERT_ALLOW_NO_RECEIVER" in result.stderr
     )
     assert "COMET_ALERT_ALLOW_NO_RECEIVER" in service["environment"]
+    # One setting for the bot's /metrics credentials and for Prometheus' scrape of it.
+    assert "COMET_METRICS_BASIC_AUTH" in service["environment"]
+    assert "COMET_METRICS_BASIC_AUTH" in services["bot"]["environment"]
     allowed = {**bare, "COMET_ALERT_ALLOW_NO_RECEIVER": "true"}
     result = subprocess.run([sys.executable, *command[1:]], env=allowed, cwd=tmp_path,
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
