@@ -35,9 +35,11 @@ from comet.ops.rule_transforms import (
     RenderError,
     cap_alert_for,
     parse_duration_ms,
+    set_runbook_links,
     set_slo_targets,
     slo_target_overrides,
 )
+from comet.ops.runbooks import DEFAULT_GRAFANA_URL, first_step, sections
 
 HOST_PORT = re.compile(r"^[A-Za-z0-9_.\-]+:\d{1,5}$|^\[[0-9A-Fa-f:.]+\]:\d{1,5}$")
 
@@ -52,6 +54,7 @@ METRICS_BASIC_AUTH_ENV = "COMET_METRICS_BASIC_AUTH"
 PROMETHEUS_SOURCE = "prometheus.yml"
 ALERTMANAGER_SOURCE = "alerting/alertmanager.yml"
 RULES_SOURCE = "alerting/rules"
+DOCS_SOURCE = "docs/operations.md"
 TEMPLATES_SOURCE = "alerting/templates"
 
 
@@ -84,6 +87,8 @@ class RenderOptions:
     max_alert_for: str | None = None
     #: The bot's /metrics credentials (COMET_METRICS_BASIC_AUTH, user:password), for the bot's jobs.
     metrics_basic_auth: tuple[str, str] | None = field(default=None, repr=False)
+    #: Grafana's root URL as operators open it: every alert's runbook_url points there.
+    grafana_url: str = DEFAULT_GRAFANA_URL
     #: Render even with no integration for critical alerts (they then reach nobody).
     allow_no_receiver: bool = False
     #: Override the SLO targets (alerting/rules/slo.yml's constants), e.g. 0.999.
@@ -193,13 +198,17 @@ def render(options: RenderOptions, out: Path) -> Rendered:
     if not sources:
         raise RenderError(f"{source / RULES_SOURCE}: no rule files")
     targets = slo_target_overrides(options)
+    docs = source / DOCS_SOURCE
+    runbook_sections = sections(docs.read_text(encoding="utf-8")) if docs.is_file() else {}
+    steps = {alert: first_step(text) for alert, text in runbook_sections.items()}
     for rule_source in sources:
         target = rules_dir / rule_source.name
-        if options.max_alert_for is None and not targets:
+        doc = _load_yaml(rule_source)
+        linked = set_runbook_links(doc, options.grafana_url, DEFAULT_GRAFANA_URL, steps)
+        if options.max_alert_for is None and not targets and not linked:
             text = rule_source.read_text(encoding="utf-8")
         else:
-            doc = _load_yaml(rule_source)
-            changes = []
+            changes = ["runbook links and first steps"] if linked else []
             if options.max_alert_for is not None:
                 doc = cap_alert_for(doc, options.max_alert_for)
                 changes.append(f"for capped at {options.max_alert_for}")
@@ -285,6 +294,9 @@ def add_render_arguments(
     parser.add_argument("--webhook-url", help=texts["--webhook-url"])
     parser.add_argument("--deadmans-switch-url", help=texts["--deadmans-switch-url"])
     parser.add_argument(
+        "--grafana-url", default=d.grafana_url, help="Grafana's root URL, for the runbook links"
+    )
+    parser.add_argument(
         "--allow-no-receiver",
         action="store_true",
         default=None,
@@ -340,6 +352,7 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.
         deadmans_switch_url=url(args.deadmans_switch_url, DEADMANS_SWITCH_URL_ENV),
         max_alert_for=args.max_alert_for,
         allow_no_receiver=allow_no_receiver(args.allow_no_receiver, environ),
+        grafana_url=args.grafana_url,
         metrics_basic_auth=metrics_basic_auth(environ),
         slo_availability_target=args.slo_availability_target,
         slo_latency_target=args.slo_latency_target,

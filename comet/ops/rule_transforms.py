@@ -60,6 +60,25 @@ def set_slo_targets(rules_doc: Any, targets: Mapping[str, float]) -> bool:
     return found
 
 
+def set_runbook_links(rules_doc: Any, base: str, default_base: str, first_steps: Mapping[str, str]) -> bool:
+    """Point every ``runbook_url`` at Grafana ``base`` and add each alert's ``first_step``; changed?"""
+    changed = False
+    for group in rules_doc.get("groups", []):
+        for rule in group.get("rules", []):
+            annotations = rule.get("annotations")
+            if "alert" not in rule or not isinstance(annotations, dict):
+                continue
+            url = annotations.get("runbook_url")
+            if isinstance(url, str) and base != default_base and url.startswith(default_base):
+                annotations["runbook_url"] = base.rstrip("/") + url[len(default_base) :]
+                changed = True
+            step = first_steps.get(rule["alert"])
+            if step:
+                annotations["first_step"] = step
+                changed = True
+    return changed
+
+
 def cap_alert_for(rules_doc: Any, max_for: str) -> Any:
     """Shorten every alert's ``for`` to at most ``max_for`` (end-to-end tests; never in production)."""
     limit = parse_duration_ms(max_for, what="max alert for")

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 import yaml
-from ops_support import DASHBOARD, RULE_FILES, LiveStack
+from ops_support import DASHBOARD, REPO, RULE_FILES, LiveStack
 
 from comet.emulator import DEMO
 from comet.ops.dashboard_png import PanelData, collect, data_panels, draw, load_dashboard
 from comet.ops.metric_table import fetch_exposition, metric_rows
+from comet.ops.runbooks import first_step, runbook_url, sections
 from comet.ops.stack import StackError, http_get, wait_until
 
 pytestmark = [pytest.mark.ops, pytest.mark.slow]
@@ -169,7 +170,11 @@ def test_slow_responses_alert_reaches_discord_channel_and_generic_webhook(live_s
     p95 = re.search(r"answers slowly: p95 ([0-9.]+)s on 127\.0\.0\.1:\d+", description)
     assert p95 and float(p95.group(1)) > 1.0, description
     assert "above the 1 s threshold" in description
-    assert "Runbook: docs/operations.md#cometslowresponses" in description
+    # The runbook as a clickable Markdown link (absolute: the provisioned Grafana's runbook panel),
+    # and the runbook's first investigation step inline.
+    assert f"Runbook: [CometSlowResponses]({runbook_url('CometSlowResponses')})" in description
+    section = sections((REPO / "docs" / "operations.md").read_text())["CometSlowResponses"]
+    assert f"First step: {first_step(section)}" in description
 
     def slow_in_webhook(payloads: list[dict[str, Any]]) -> bool:
         return any(

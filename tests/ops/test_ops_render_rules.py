@@ -3,6 +3,7 @@ unit tests) and amtool (config, routing)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import stat
@@ -17,6 +18,8 @@ from ops_support import REPO, RULE_FILES, RULE_TESTS
 from support import require_binary
 
 from comet.ops.render import RenderError, RenderOptions, main, parse_duration_ms, render
+from comet.ops.runbooks import first_step, panel_id, runbook_url, sections
+from comet.ops.runbooks import main as runbooks_main
 
 pytestmark = pytest.mark.ops
 
@@ -81,9 +84,17 @@ def test_render_fills_every_placeholder(rendered: Path) -> None:
     assert receivers["generic-webhook"]["webhook_configs"][0]["url"] == WEBHOOK_URL
     assert receivers["deadmans-switch"]["webhook_configs"][0]["url"] == DEADMANS_SWITCH_URL
     assert alertmanager["route"]["group_wait"] == "1s"
-    # Rules are copied verbatim (comments and all) when `for` is not capped.
+    # Rules are the sources' own, plus each alert's first investigation step from its runbook.
     for source in RULE_FILES:
-        assert (rendered / "rules" / source.name).read_text() == source.read_text()
+        original = yaml.safe_load(source.read_text())
+        copied = yaml.safe_load((rendered / "rules" / source.name).read_text())
+        for group in copied["groups"]:
+            for rule in group["rules"]:
+                rule.get("annotations", {}).pop("first_step", None)
+        for group in original["groups"]:
+            for rule in group["rules"]:
+                rule.get("annotations", {}).pop("first_step", None)
+        assert copied == original, source.name
 
 
 def test_rendered_alertmanager_config_is_private_unless_shared(tmp_path: Path) -> None:
@@ -324,7 +335,9 @@ def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
         for case in test.get("alert_rule_test", []):
             for expected in case.get("exp_alerts") or []:
                 assert expected["exp_labels"].get("severity"), test["name"]
-                assert {"summary", "description", "runbook"} <= set(expected["exp_annotations"]), test["name"]
+                assert {"summary", "description", "runbook_url"} <= set(expected["exp_annotations"]), test[
+                    "name"
+                ]
 
 
 def test_every_alert_has_severity_value_annotations_and_a_runbook_section() -> None:
@@ -339,8 +352,36 @@ def test_every_alert_has_severity_value_annotations_and_a_runbook_section() -> N
             assert parse_duration_ms(rule.get("for", "0s")) > 0, f"{name} has no `for`"
         for key in ("summary", "description"):
             assert "$value" in rule["annotations"][key], (name, key)
-        assert rule["annotations"]["runbook"] == f"docs/operations.md#{name.lower()}"
+        # An absolute link that works in the default deployment: its panel of the runbooks dashboard.
+        assert rule["annotations"]["runbook_url"] == runbook_url(name), name
         assert name.lower() in headings, f"docs/operations.md has no '### {name}' section"
+        assert "runbook" not in rule["annotations"], f"{name}: the key is runbook_url"
+    # The runbooks dashboard holds a panel for every alert, at the id its link names, and is up to
+    # date with docs/operations.md.
+    board = json.loads((REPO / "dashboards" / "comet-runbooks.json").read_text())
+    panels = {panel["title"]: panel for panel in board["panels"]}
+    for rule in _alerts():
+        assert panels[rule["alert"]]["id"] == panel_id(rule["alert"]), rule["alert"]
+        assert panels[rule["alert"]]["options"]["content"].startswith(f"## {rule['alert']}\n")
+    assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
+    assert runbooks_main(["--check"]) == 0, (
+        "dashboards/comet-runbooks.json is stale: python -m comet.ops.runbooks"
+    )
+
+
+def test_render_points_runbook_links_at_grafana_and_adds_the_first_step(tmp_path: Path) -> None:
+    rendered = render(
+        RenderOptions(grafana_url="https://grafana.example.org/", webhook_url=WEBHOOK_URL), tmp_path
+    )
+    doc = yaml.safe_load((rendered.rules_dir / "alerts.yml").read_text())
+    rules = {r["alert"]: r for g in doc["groups"] for r in g["rules"] if "alert" in r}
+    slow = rules["CometSlowResponses"]["annotations"]
+    assert slow["runbook_url"] == runbook_url("CometSlowResponses", "https://grafana.example.org")
+    section = sections((REPO / "docs" / "operations.md").read_text())["CometSlowResponses"]
+    assert slow["first_step"] == first_step(section) and slow["first_step"] in " ".join(section.split())
+    promtool = require_binary("promtool")
+    result = run(promtool, "check", "rules", str(rendered.rules_dir / "alerts.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_recording_rules_follow_the_naming_convention() -> None:
