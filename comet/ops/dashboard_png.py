@@ -2,8 +2,10 @@
 
 Grafana cannot run here, so this renders every panel of ``dashboards/comet-overview.json`` the way
 the dashboard would show it — the same queries, ``$__rate_interval`` and template variables filled
-in — from ``/api/v1/query_range`` of a Prometheus. The ops tests use it to prove every panel draws
-data; the README's screenshot (``docs/img/dashboard.png``) comes from it::
+in — from ``/api/v1/query_range`` of a Prometheus (``/api/v1/query`` at the end of the window for
+the targets Grafana runs as instant queries: the top-10 bar gauges, the alerts table). The ops tests
+use it to prove every panel draws data; the README's screenshot (``docs/img/dashboard.png``) comes
+from it::
 
     python -m comet.ops.dashboard_png --prometheus http://127.0.0.1:19090 --out docs/img/dashboard.png
 """
@@ -25,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_DASHBOARD = Path(__file__).resolve().parents[2] / "dashboards" / "comet-overview.json"
-#: What "All" means for the dashboard's multi-value variables (their allValue).
-ALL_VALUES = {"instance": ".*", "shard": ".*"}
+#: What "All" means for the dashboard's multi-value variables (their allValue; test_ops_dashboard.py
+#: checks these against the dashboard).
+ALL_VALUES = {"job": ".+", "instance": ".+", "shard": ".+"}
 
 _VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
 
@@ -121,6 +124,11 @@ def expand_query(expr: str, *, rate_interval: str, variables: Mapping[str, str] 
     return _VARIABLE.sub(replace, expr)
 
 
+def is_instant(target: Mapping[str, Any]) -> bool:
+    """Grafana runs a Prometheus target as an instant query when it asks for one and no range."""
+    return bool(target.get("instant")) and not target.get("range", False)
+
+
 def legend_text(fmt: str | None, labels: Mapping[str, str]) -> str:
     """Grafana's legendFormat: ``{{label}}`` replaced; ``__auto``/empty shows the labels."""
     if fmt and fmt != "__auto":
@@ -132,11 +140,24 @@ def legend_text(fmt: str | None, labels: Mapping[str, str]) -> str:
 
 
 def query_range(prometheus: str, expr: str, *, start: float, end: float, step: float) -> list[dict[str, Any]]:
-    params = urllib.parse.urlencode(
-        {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+    return _api(
+        prometheus,
+        "query_range",
+        expr,
+        {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"},
     )
+
+
+def query_instant(prometheus: str, expr: str, *, at: float) -> list[dict[str, Any]]:
+    """An instant query; each result's ``value`` becomes a one-point ``values`` (as a range result)."""
+    result = _api(prometheus, "query", expr, {"query": expr, "time": f"{at:.3f}"})
+    return [{"metric": item["metric"], "values": [item["value"]]} for item in result]
+
+
+def _api(prometheus: str, endpoint: str, expr: str, fields: Mapping[str, str]) -> list[dict[str, Any]]:
+    params = urllib.parse.urlencode(fields)
     request = urllib.request.Request(
-        f"{prometheus}/api/v1/query_range",
+        f"{prometheus}/api/v1/{endpoint}",
         data=params.encode(),
         method="POST",
         headers={"Content-Type": "application/x-www-form-urlencoded"},
@@ -163,7 +184,8 @@ def collect(
     rate_interval: str,
     variables: Mapping[str, str] | None = None,
 ) -> list[PanelData]:
-    """Run every target of every panel over [start, end]; errors are kept per panel, not raised."""
+    """Run every target of every panel over [start, end] (an instant target at ``end``, as Grafana
+    does); errors are kept per panel, not raised."""
     collected = []
     for panel in data_panels(dashboard):
         data = PanelData(panel)
@@ -173,7 +195,10 @@ def collect(
             expr = expand_query(target["expr"], rate_interval=rate_interval, variables=variables)
             data.queries.append(expr)
             try:
-                result = query_range(prometheus, expr, start=start, end=end, step=step)
+                if is_instant(target):
+                    result = query_instant(prometheus, expr, at=end)
+                else:
+                    result = query_range(prometheus, expr, start=start, end=end, step=step)
             except PrometheusQueryError as exc:
                 data.errors.append(str(exc))
                 continue

@@ -13,11 +13,10 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from bot_support import TEST_EXTENSIONS, wait_until
+from bot_support import make_settings, wait_until
 from discord.ext import commands
 from prometheus_client import CollectorRegistry
 
-from comet.config import Settings
 from comet.emulator import DEMO, Emulator
 from comet.emulator.client import TEST_TOKEN, fast_ready
 from comet.launcher import Runtime, start_runtime
@@ -30,18 +29,11 @@ THIRD_CHANNEL = DEMO.oshi_talk_channel_id
 
 
 async def start(emulator: Emulator, tmp_path: Path, **overrides: Any) -> tuple[Runtime, CollectorRegistry]:
-    values: dict[str, Any] = {
-        "token": TEST_TOKEN,
-        "extensions": TEST_EXTENSIONS,
-        "discord_api_base": emulator.api_base,
-        "discord_gateway_url": emulator.gateway_url,
-        "log_path": None,
-        "metrics_port": 0,
-        "database_path": str(tmp_path / "comet.db"),
-    }
-    values.update(overrides)
+    overrides = {"metrics_port": 0, "database_path": str(tmp_path / "comet.db"), **overrides}
     registry = CollectorRegistry()
-    runtime = await start_runtime(Settings(**values), registry=registry, configure_logging=False)
+    runtime = await start_runtime(
+        make_settings(emulator, **overrides), registry=registry, configure_logging=False
+    )
     fast_ready(runtime.bot)
     task = runtime.start_bot(TEST_TOKEN)
     ready = asyncio.ensure_future(runtime.bot.wait_until_ready())

@@ -195,6 +195,16 @@ def make_members(guild: dict[str, Any]) -> list[Member]:
     ]
 
 
+async def slow_test_guild(
+    http: aiohttp.ClientSession, emulator_url: str
+) -> tuple[Control, dict[str, Any], list[Member]]:
+    """A guild of members with a channel each, on an emulator whose every REST call is slow."""
+    control = Control(http, emulator_url)
+    assert (await control.post("faults", {"fault": "slow_rest", "delay": REST_LATENCY}))[0] == 200
+    guild = await control.guild(MEMBERS + 2)
+    return control, guild, make_members(guild)
+
+
 @pytest_asyncio.fixture
 async def standalone(tmp_path: Path) -> AsyncIterator[tuple[dict[str, Any], Path]]:
     out = tmp_path / "emulator.out"
@@ -228,10 +238,7 @@ async def test_sigterm_of_comet_run_under_traffic_is_clean_and_loses_no_write(
 ) -> None:
     emulator, _ = standalone
     async with aiohttp.ClientSession() as http:
-        control = Control(http, emulator["url"])
-        guild = await control.guild(MEMBERS + 2)
-        members = make_members(guild)
-        assert (await control.post("faults", {"fault": "slow_rest", "delay": REST_LATENCY}))[0] == 200
+        control, guild, members = await slow_test_guild(http, emulator["url"])
         for round_ in range(ROUNDS):  # the same database across restarts
             out = tmp_path / f"bot{round_}.out"
             proc = await start(["-m", "comet", "run"], bot_env(tmp_path, f"bot{round_}", emulator), out)
@@ -254,10 +261,7 @@ async def test_sigterm_of_two_shard_processes_under_traffic(
 ) -> None:
     emulator, _ = standalone
     async with aiohttp.ClientSession() as http:
-        control = Control(http, emulator["url"])
-        guild = await control.guild(MEMBERS + 2)
-        members = make_members(guild)
-        assert (await control.post("faults", {"fault": "slow_rest", "delay": REST_LATENCY}))[0] == 200
+        control, guild, members = await slow_test_guild(http, emulator["url"])
         procs = []
         try:
             for shard in (0, 1):
@@ -300,10 +304,7 @@ async def test_sigterm_of_the_offline_demo_under_traffic(tmp_path: Path) -> None
                 base = await wait_for_line(out, r"emulator: (http://\S+)", proc)
                 metrics = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
                 await wait_http(http, f"{metrics}/readyz")
-                control = Control(http, base)
-                assert (await control.post("faults", {"fault": "slow_rest", "delay": REST_LATENCY}))[0] == 200
-                guild = await control.guild(MEMBERS + 2)
-                members = make_members(guild)
+                control, guild, members = await slow_test_guild(http, base)
                 await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
                 await sigterm_under_traffic(control, guild, members, [(proc, out)])
             finally:
