@@ -54,6 +54,14 @@ PROTECTED_MODULES: tuple[str, ...] = (
     "comet.cli",
     "comet.__main__",
     "comet.discord_endpoints",
+    # The launcher, the offline demo, graceful shutdown, the command tree and the error replies are
+    # held by the running process (the bot class and its tree refer to them), as is the ops tooling.
+    "comet.launcher",
+    "comet.demo",
+    "comet.shutdown",
+    "comet.tree",
+    "comet.error_replies",
+    "comet.ops",
 )
 
 #: Packages whose plain modules may be reloaded.

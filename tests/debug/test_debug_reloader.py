@@ -114,6 +114,11 @@ def test_process_state_modules_are_protected() -> None:
         "comet.secure_http",
         "comet.reloader",
         "comet.emulator.state",
+        "comet.launcher",
+        "comet.shutdown",
+        "comet.tree",
+        "comet.error_replies",
+        "comet.ops.render",
     ):
         assert is_protected(name), name
         assert not is_reloadable_module(name), name
