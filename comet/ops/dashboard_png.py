@@ -252,6 +252,28 @@ def _mapped(value: float, panel: Mapping[str, Any]) -> tuple[str | None, str | N
     return None, None
 
 
+#: Grafana's named colours used by the dashboard's thresholds.
+NAMED_COLOURS = {
+    "green": "#73bf69",
+    "red": "#f2495c",
+    "orange": "#ff9830",
+    "yellow": "#fade2a",
+    "blue": "#5794f2",
+}
+
+
+def threshold_colour(value: float, panel: Mapping[str, Any]) -> str | None:
+    """The colour of the highest threshold step at or below ``value`` (Grafana's absolute mode)."""
+    steps = panel.get("fieldConfig", {}).get("defaults", {}).get("thresholds", {}).get("steps", [])
+    if not steps or not math.isfinite(value):
+        return None
+    chosen = None
+    for step in steps:
+        if step.get("value") is None or value >= step["value"]:
+            chosen = step.get("color")
+    return NAMED_COLOURS.get(chosen, chosen) if chosen else None
+
+
 def _last(series: Series) -> float:
     finite = series.finite
     return finite[-1] if finite else math.nan
@@ -427,7 +449,8 @@ def _draw_stat(ax: Any, panel: Mapping[str, Any], data: PanelData, unit: str | N
             continue
         with_name = mode == "value_and_name"
         shown_value = text or format_value(value, unit)
-        ax.text(centre, 0.6 if with_name else 0.5, shown_value, color=colour or "#73bf69",
+        colour = colour or threshold_colour(value, panel) or NAMED_COLOURS["green"]
+        ax.text(centre, 0.6 if with_name else 0.5, shown_value, color=colour,
                 fontsize=26 if len(shown) == 1 else 20, ha="center", va="center", weight="bold",
                 transform=ax.transAxes)  # fmt: skip
         if with_name:

@@ -80,10 +80,19 @@ def set_runbook_links(rules_doc: Any, base: str, default_base: str, first_steps:
 
 
 def cap_alert_for(rules_doc: Any, max_for: str) -> Any:
-    """Shorten every alert's ``for`` to at most ``max_for`` (end-to-end tests; never in production)."""
+    """Shorten every alert's ``for`` to at most ``max_for`` (end-to-end tests and demos only).
+
+    The alert's text then says so: its description names the production duration ("for more than
+    an hour"), which such a run has not waited for, and an alert must not claim what did not happen.
+    """
     limit = parse_duration_ms(max_for, what="max alert for")
     for group in rules_doc.get("groups", []):
         for rule in group.get("rules", []):
             if "for" in rule and parse_duration_ms(str(rule["for"]), what="for") > limit:
-                rule["for"] = max_for
+                original, rule["for"] = rule["for"], max_for
+                annotations = rule.setdefault("annotations", {})
+                annotations["description"] = (
+                    f"{annotations.get('description', '').rstrip()} [Demo rendering: `for` shortened from "
+                    f"{original} to {max_for}; durations named above may not have passed.]"
+                ).strip()
     return rules_doc

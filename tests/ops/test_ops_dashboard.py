@@ -32,6 +32,7 @@ from support import require_binary
 
 from comet.ops.dashboard_png import (
     ALL_VALUES,
+    NAMED_COLOURS,
     PanelData,
     Series,
     data_panels,
@@ -42,6 +43,7 @@ from comet.ops.dashboard_png import (
     legend_text,
     load_dashboard,
     query_instant,
+    threshold_colour,
 )
 from comet.ops.stack import (
     ManagedProcess,
@@ -954,3 +956,14 @@ def _label_values_now(shards: Shards, label: str, match: str) -> list[str]:
     assert status == 200, body
     values: list[str] = json.loads(body)["data"]
     return values
+
+
+def test_stat_values_are_coloured_by_their_thresholds_like_grafana() -> None:
+    # An overspent error budget must not be drawn green (it was, before the renderer read thresholds).
+    panel = {"fieldConfig": {"defaults": {"thresholds": {"mode": "absolute", "steps": [
+        {"color": "red", "value": None}, {"color": "orange", "value": 0}, {"color": "green", "value": 0.25},
+    ]}}}}  # fmt: skip
+    assert threshold_colour(-3.85, panel) == NAMED_COLOURS["red"]
+    assert threshold_colour(0.1, panel) == NAMED_COLOURS["orange"]
+    assert threshold_colour(0.25, panel) == NAMED_COLOURS["green"]
+    assert threshold_colour(float("nan"), panel) is None

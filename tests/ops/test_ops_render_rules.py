@@ -218,6 +218,18 @@ def test_max_alert_for_caps_only_longer_durations(tmp_path: Path) -> None:
             assert parse_duration_ms(capped[name]) == min(parse_duration_ms(duration), 120_000), name
     assert original["CometDown"] == "1m" and capped["CometDown"] == "1m"  # shorter than the cap: kept
     assert capped["CometSlowResponses"] == "2m"
+    # The shortened alerts say so in their text; the others are left as they were.
+    descriptions = {
+        r["alert"]: r["annotations"]["description"]
+        for path in rendered.rule_files
+        for g in yaml.safe_load(path.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    assert descriptions["CometMemoryGrowth"].endswith(
+        "[Demo rendering: `for` shortened from 1h to 2m; durations named above may not have passed.]"
+    )
+    assert "Demo rendering" not in descriptions["CometDown"]
 
 
 def test_parse_duration() -> None:
