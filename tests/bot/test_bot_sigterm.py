@@ -195,6 +195,14 @@ def make_members(guild: dict[str, Any]) -> list[Member]:
     ]
 
 
+async def kill_leftovers(procs: list[Any]) -> None:
+    """Kill what a failed test left running (a passing test has stopped them with SIGTERM)."""
+    for proc, _ in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def slow_test_guild(
     http: aiohttp.ClientSession, emulator_url: str
 ) -> tuple[Control, dict[str, Any], list[Member]]:
@@ -248,9 +256,7 @@ async def test_sigterm_of_comet_run_under_traffic_is_clean_and_loses_no_write(
                 await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
                 await sigterm_under_traffic(control, guild, members, [(proc, out)])
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await kill_leftovers([(proc, out)])
             assert_writes_kept(tmp_path / "comet.db", guild["guild_id"], members)
 
 
@@ -276,10 +282,7 @@ async def test_sigterm_of_two_shard_processes_under_traffic(
             # the emulator's seeded guild: both must stop cleanly.
             await sigterm_under_traffic(control, guild, members, procs)
         finally:
-            for proc, _ in procs:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+            await kill_leftovers(procs)
         assert_writes_kept(tmp_path / "comet.db", guild["guild_id"], members)
 
 
@@ -308,7 +311,5 @@ async def test_sigterm_of_the_offline_demo_under_traffic(tmp_path: Path) -> None
                 await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
                 await sigterm_under_traffic(control, guild, members, [(proc, out)])
             finally:
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                await kill_leftovers([(proc, out)])
             assert_writes_kept(tmp_path / "demo.db", guild["guild_id"], members)
