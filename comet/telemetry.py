@@ -1,6 +1,6 @@
 """Everything the bot measures with, built once per process by the launcher and handed to the bot.
 
-Metrics live outside the extensions (DESIGN.md): a hot reload of a cog never re-creates anything
+Metrics live outside the extensions (docs/design.md): a hot reload of a cog never re-creates anything
 here, so no counter is lost and no ``Duplicated timeseries`` is raised.
 """
 

@@ -3,7 +3,7 @@
 ``reload`` takes extension names (``comet.cogs.debug`` or just ``debug``), plain helper modules
 (``comet.something``), or ``~`` for every loaded extension. Each gets its own line in the report,
 with its error when it failed; discord.py's reload is atomic, so a failed reload leaves the old
-code running. Hot reload is owner-only but not gated by debug mode (DESIGN.md, Security); the file
+code running. Hot reload is owner-only but not gated by debug mode (docs/debugging.md); the file
 watcher (``reload watch on``) is debug mode only.
 """
 

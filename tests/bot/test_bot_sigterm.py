@@ -195,6 +195,13 @@ def make_members(guild: dict[str, Any]) -> list[Member]:
     ]
 
 
+async def wait_ready(http: aiohttp.ClientSession, proc: Any, out: Path) -> str:
+    """Until the process printed its metrics URL and its /readyz says ready; the metrics base URL."""
+    metrics = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
+    await wait_http(http, f"{metrics}/readyz")
+    return metrics
+
+
 async def kill_leftovers(procs: list[Any]) -> None:
     """Kill what a failed test left running (a passing test has stopped them with SIGTERM)."""
     for proc, _ in procs:
@@ -251,8 +258,7 @@ async def test_sigterm_of_comet_run_under_traffic_is_clean_and_loses_no_write(
             out = tmp_path / f"bot{round_}.out"
             proc = await start(["-m", "comet", "run"], bot_env(tmp_path, f"bot{round_}", emulator), out)
             try:
-                metrics = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
-                await wait_http(http, f"{metrics}/readyz")
+                await wait_ready(http, proc, out)
                 await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
                 await sigterm_under_traffic(control, guild, members, [(proc, out)])
             finally:
@@ -275,8 +281,7 @@ async def test_sigterm_of_two_shard_processes_under_traffic(
                 env = bot_env(tmp_path, f"shard{shard}", emulator, COMET_SHARD_IDS=str(shard))
                 procs.append((await start(["-m", "comet", "run"], env, out), out))
             for proc, out in procs:
-                metrics = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
-                await wait_http(http, f"{metrics}/readyz")
+                await wait_ready(http, proc, out)
             await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
             # The test guild is on one shard; the other process is stopped while idle or serving
             # the emulator's seeded guild: both must stop cleanly.
@@ -305,8 +310,7 @@ async def test_sigterm_of_the_offline_demo_under_traffic(tmp_path: Path) -> None
             proc = await start(["-m", "comet", "run"], env, out)
             try:
                 base = await wait_for_line(out, r"emulator: (http://\S+)", proc)
-                metrics = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
-                await wait_http(http, f"{metrics}/readyz")
+                await wait_ready(http, proc, out)
                 control, guild, members = await slow_test_guild(http, base)
                 await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
                 await sigterm_under_traffic(control, guild, members, [(proc, out)])

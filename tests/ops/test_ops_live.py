@@ -150,6 +150,14 @@ def test_dashboard_png_draws_every_panel(panels_with_data: list[PanelData], tmp_
     assert width > 1000 and height > 1500, (width, height)
 
 
+def firing_in(alertname: str, payloads: list[dict[str, Any]]) -> bool:
+    """Whether any of Alertmanager's webhook payloads carries ``alertname`` firing."""
+    return any(
+        a["labels"].get("alertname") == alertname and a["status"] == "firing"
+        for p in payloads for a in p.get("alerts", [])
+    )  # fmt: skip
+
+
 def test_slow_responses_alert_reaches_discord_channel_and_generic_webhook(live_stack: LiveStack) -> None:
     channel = DEMO.alerts_channel_id
 
@@ -177,10 +185,7 @@ def test_slow_responses_alert_reaches_discord_channel_and_generic_webhook(live_s
     assert f"First step: {first_step(section)}" in description
 
     def slow_in_webhook(payloads: list[dict[str, Any]]) -> bool:
-        return any(
-            a["labels"].get("alertname") == "CometSlowResponses" and a["status"] == "firing"
-            for p in payloads for a in p.get("alerts", [])
-        )  # fmt: skip
+        return firing_in("CometSlowResponses", payloads)
 
     assert live_stack.receiver.wait_for(slow_in_webhook, timeout=30), live_stack.receiver.payloads
     payload = next(p for p in live_stack.receiver.payloads if slow_in_webhook([p]))
@@ -193,10 +198,7 @@ def test_slow_responses_alert_reaches_discord_channel_and_generic_webhook(live_s
 
 def test_the_watchdog_reaches_the_dead_mans_switch_and_nothing_else(live_stack: LiveStack) -> None:
     def watchdog(payloads: list[dict[str, Any]]) -> bool:
-        return any(
-            a["labels"].get("alertname") == "Watchdog" and a["status"] == "firing"
-            for p in payloads for a in p.get("alerts", [])
-        )  # fmt: skip
+        return firing_in("Watchdog", payloads)
 
     assert live_stack.deadmans_switch.wait_for(watchdog, timeout=60), live_stack.deadmans_switch.payloads
     payload = next(p for p in live_stack.deadmans_switch.payloads if watchdog([p]))
