@@ -33,9 +33,10 @@ import aiohttp
 import discord
 
 from comet.config import Settings
-from comet.discord_endpoints import restoring_endpoints
-from comet.emulator.client import TEST_TOKEN, fast_ready
+from comet.demo_guild import FAN_SERVER_SEED
 from comet.launcher import Runtime, start_runtime
+from discord_emulator.endpoints import restoring_endpoints
+from discord_emulator.testing.client import TEST_TOKEN, fast_ready
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNELS = 8
@@ -125,7 +126,8 @@ async def load_round(http: aiohttp.ClientSession, control: str, load: dict[str, 
 async def start_emulator() -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "comet.emulator", "--port", "0", "--message-limit", str(MESSAGE_LIMIT),
+        sys.executable, "-m", "discord_emulator", "--seed", FAN_SERVER_SEED, "--port", "0",
+        "--message-limit", str(MESSAGE_LIMIT),
         stdout=asyncio.subprocess.PIPE, env=env, cwd=str(ROOT),
     )  # fmt: skip
     assert proc.stdout is not None

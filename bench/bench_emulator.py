@@ -7,7 +7,7 @@ without rate-limit headers discord.py sends one request at a time per channel. T
 the MESSAGE_CREATE of each of its own replies, as on Discord.
 
 1. Emulator in the bot's process (one event loop for both). Target: >= 2000 round trips/s.
-2. Emulator in its own process (``python -m comet.emulator``), the load driven inside that process
+2. Emulator in its own process (``python -m discord_emulator``), the load driven inside that process
    through ``POST /_control/load``, so the bot's process only runs the bot.
 
 Then the heartbeat latency discord.py reports against the emulator's simulated round trip
@@ -32,10 +32,11 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from comet.discord_endpoints import point_discord_at, restoring_endpoints
-from comet.emulator import Emulator
-from comet.emulator.client import fast_ready, start_client, stop_client
-from comet.emulator.load import run_load
+from comet.demo_guild import FAN_SERVER_SEED, seed_fan_server
+from discord_emulator import Emulator
+from discord_emulator.endpoints import point_discord_at, restoring_endpoints
+from discord_emulator.load import run_load
+from discord_emulator.testing.client import fast_ready, start_client, stop_client
 
 CHANNELS = 16
 IN_FLIGHT = (16, 48)
@@ -73,7 +74,7 @@ HEADER = (
 
 async def in_process() -> list[dict[str, Any]]:
     results = []
-    async with Emulator(record_size=10_000, message_limit=MESSAGE_LIMIT) as emu:
+    async with Emulator(record_size=10_000, message_limit=MESSAGE_LIMIT, seed=seed_fan_server) as emu:
         guild_id = emu.add_guild("bench", members=CHANNELS, channels=[f"load-{i}" for i in range(CHANNELS)])
         guild = emu.state.guilds[guild_id]
         channels = list(guild.channel_ids)
@@ -98,7 +99,8 @@ async def in_process() -> list[dict[str, Any]]:
 async def out_of_process() -> list[dict[str, Any]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "comet.emulator", "--port", "0", "--record-size", "10000",
+        sys.executable, "-m", "discord_emulator", "--seed", FAN_SERVER_SEED, "--port", "0",
+        "--record-size", "10000",
         "--message-limit", str(MESSAGE_LIMIT),
         stdout=asyncio.subprocess.PIPE, env=env, cwd=str(ROOT),
     )  # fmt: skip
@@ -144,7 +146,7 @@ HEARTBEATS = 30
 
 async def heartbeat_latency() -> list[float]:
     """Every distinct ``bot.latency`` discord.py reported over ``HEARTBEATS`` beats."""
-    async with Emulator(heartbeat_interval=HEARTBEAT_INTERVAL) as emu:
+    async with Emulator(heartbeat_interval=HEARTBEAT_INTERVAL, seed=seed_fan_server) as emu:
         bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
         task = await start_client(bot, emu)
         samples: list[float] = []

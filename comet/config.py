@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from comet.discord_endpoints import DISCORD_API_BASE, DISCORD_GATEWAY_URL
 from comet.i18n import SUPPORTED as LOCALES
+from discord_emulator.endpoints import DISCORD_API_BASE, DISCORD_GATEWAY_URL
 
 T = TypeVar("T")
 

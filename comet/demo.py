@@ -1,6 +1,6 @@
 """The offline demo: the emulator's fan-server guild, the bot on it, and synthetic members using it.
 
-``comet run`` without a token starts an in-process :class:`comet.emulator.Emulator` (on
+``comet run`` without a token starts an in-process :class:`discord_emulator.Emulator` (on
 ``COMET_EMULATOR_PORT``, 0 = any free port), points discord.py at it, starts the real bot with the
 demo extension, and lets the members of the seeded guild chat and run commands — prefix and slash —
 at ``COMET_DEMO_RATE`` per second. A share ``COMET_DEMO_SLOW_RATIO`` runs the slow ``work`` command
@@ -190,9 +190,15 @@ def demo_settings(settings: Settings, emulator: Any) -> Settings:
 
 async def start_demo(settings: Settings) -> tuple[Any, Runtime, DemoDriver]:
     """Emulator, bot runtime (connected and ready) and the driver (not yet running)."""
-    from comet.emulator import DEMO, Emulator
+    from comet.demo_guild import DEMO, seed_fan_server
+    from discord_emulator import Emulator
 
-    emulator = Emulator(host="127.0.0.1", port=settings.emulator_port, shard_count=settings.shard_count or 1)
+    emulator = Emulator(
+        host="127.0.0.1",
+        port=settings.emulator_port,
+        shard_count=settings.shard_count or 1,
+        seed=seed_fan_server,
+    )
     try:
         await emulator.start()
     except OSError as exc:
@@ -237,7 +243,7 @@ async def start_demo(settings: Settings) -> tuple[Any, Runtime, DemoDriver]:
 
 def _speed_up_start(bot: Any) -> None:
     # The emulator sends every guild at once: no need to wait discord.py's 2 s for stragglers.
-    from comet.emulator.client import fast_ready
+    from discord_emulator.testing.client import fast_ready
 
     fast_ready(bot)
 

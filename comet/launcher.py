@@ -34,8 +34,8 @@ from prometheus_client import CollectorRegistry
 
 from comet.bot import CometBot
 from comet.config import Settings
-from comet.discord_endpoints import point_discord_at
 from comet.telemetry import Telemetry
+from discord_emulator.endpoints import point_discord_at
 from instrumentation.logging import setup_debug_logging
 from instrumentation.metrics import default_registry
 from instrumentation.server import MetricsServer, PortInUseError

@@ -48,16 +48,15 @@ PROTECTED_MODULES: tuple[str, ...] = (
     "comet.telemetry",
     "comet.secure_http",
     "comet.reloader",
-    "comet.emulator",
     "comet.storage",
     "comet.i18n",
     "comet.cli",
     "comet.__main__",
-    "comet.discord_endpoints",
     # The launcher, the offline demo, graceful shutdown, the command tree and the error replies are
     # held by the running process (the bot class and its tree refer to them), as is the ops tooling.
     "comet.launcher",
     "comet.demo",
+    "comet.demo_guild",
     "comet.shutdown",
     "comet.tree",
     "comet.error_replies",

@@ -1,10 +1,21 @@
-"""Shared test plumbing: the emulator fixtures (``emulator``, ``discord_bot``) come from the plugin."""
+"""Shared test plumbing: the emulator fixtures (``emulator``, ``discord_bot``) come from the plugin,
+seeded with the bot's demo guild (``comet.demo_guild``) that every test names its ids from."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["comet.emulator.pytest_plugin"]
+from comet.demo_guild import seed_fan_server
+from discord_emulator.seeds import Seed
+
+pytest_plugins = ["discord_emulator.testing.pytest_plugin"]
+
+
+@pytest.fixture
+def emulator_seed() -> Seed:
+    return seed_fan_server
+
 
 # Hypothesis' per-example deadline and its "too slow" health check are timing assertions in disguise:
 # on a shared, noisy 2-core machine a slow example says nothing about the code. Speed lives in bench/.

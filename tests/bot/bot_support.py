@@ -20,9 +20,10 @@ from prometheus_client import CollectorRegistry
 
 from comet.bot import CometBot
 from comet.config import Settings
-from comet.emulator import DEMO, Emulator
-from comet.emulator.client import TEST_TOKEN, fast_ready, start_client
+from comet.demo_guild import DEMO
 from comet.telemetry import Telemetry
+from discord_emulator import Emulator
+from discord_emulator.testing.client import TEST_TOKEN, fast_ready, start_client
 
 #: The bot's extensions in these tests: the ones this area owns plus a test-only cog of failure paths.
 TEST_EXTENSIONS = ("comet.cogs.monitoring", "comet.cogs.demo", "bot_failures_ext")

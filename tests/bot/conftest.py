@@ -8,8 +8,8 @@ import pytest
 import pytest_asyncio
 from bot_support import CometEnv, start_comet
 
-from comet.emulator import Emulator
-from comet.emulator.client import stop_client
+from discord_emulator import Emulator
+from discord_emulator.testing.client import stop_client
 
 
 @pytest_asyncio.fixture

@@ -10,8 +10,9 @@ from bot_support import CometEnv, make_settings
 from prometheus_client import CollectorRegistry
 
 from comet.bot import CometBot
-from comet.emulator import DEMO, Emulator
+from comet.demo_guild import DEMO
 from comet.telemetry import Telemetry
+from discord_emulator import Emulator
 from instrumentation.hooks import finite_or_none
 from instrumentation.server import MetricsServer
 

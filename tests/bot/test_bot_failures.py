@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from bot_support import CometEnv, start_comet
 
-from comet.emulator import DEMO, Emulator
-from comet.emulator.client import stop_client
+from comet.demo_guild import DEMO
 from comet.secure_http import installed_scrubber
+from discord_emulator import Emulator
+from discord_emulator.testing.client import stop_client
 
 MEMBER, OTHER, THIRD = DEMO.member_ids[0], DEMO.member_ids[1], DEMO.member_ids[2]
 

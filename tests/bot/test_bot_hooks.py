@@ -15,7 +15,8 @@ from discord.ext import commands
 from prometheus_client import CollectorRegistry
 from support import burn_cpu_past, cpu_percent_bounds, read_cpu
 
-from comet.emulator import DEMO, Emulator
+from comet.demo_guild import DEMO
+from discord_emulator import Emulator
 from instrumentation.bot_monitor import MB, BotMonitor
 from instrumentation.hooks import (
     COMMAND_HOOKS,

@@ -16,8 +16,8 @@ import pytest
 import pytest_asyncio
 from bot_support import base_env, metric, read, start, stop, wait_for_line, wait_http
 
-from comet.emulator import DEMO
-from comet.emulator.client import TEST_TOKEN
+from comet.demo_guild import DEMO, FAN_SERVER_SEED, seed_fan_server
+from discord_emulator.testing.client import TEST_TOKEN
 
 SHARDS = 4
 
@@ -26,7 +26,18 @@ SHARDS = 4
 async def standalone_emulator(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     out = tmp_path / "emulator.out"
     proc = await start(
-        ["-m", "comet.emulator", "--port", "0", "--shards", str(SHARDS)], base_env(tmp_path, "emu"), out
+        [
+            "-m",
+            "discord_emulator",
+            "--seed",
+            FAN_SERVER_SEED,
+            "--port",
+            "0",
+            "--shards",
+            str(SHARDS),
+        ],
+        base_env(tmp_path, "emu"),
+        out,
     )
     try:
         line = await wait_for_line(out, r"(\{.*\"gateway_url\".*\})", proc)
@@ -133,10 +144,10 @@ async def test_metrics_port_in_use_is_a_clear_start_up_error(tmp_path: Path) -> 
 
 @pytest.mark.asyncio
 async def test_a_refused_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
-    from comet.emulator import Emulator
+    from discord_emulator import Emulator
 
     wrong = "wrong-token.abc.SIGNATUREPART"
-    async with Emulator(token="the-right.token.value") as emu:
+    async with Emulator(token="the-right.token.value", seed=seed_fan_server) as emu:
         env = base_env(
             tmp_path,
             "refused",

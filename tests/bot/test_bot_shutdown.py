@@ -17,9 +17,10 @@ from bot_support import make_settings, wait_until
 from discord.ext import commands
 from prometheus_client import CollectorRegistry
 
-from comet.emulator import DEMO, Emulator
-from comet.emulator.client import TEST_TOKEN, fast_ready
+from comet.demo_guild import DEMO
 from comet.launcher import Runtime, start_runtime
+from discord_emulator import Emulator
+from discord_emulator.testing.client import TEST_TOKEN, fast_ready
 
 #: Every REST call of the bot takes this long in these tests (a slow Discord, as in production).
 REST_LATENCY = 0.15

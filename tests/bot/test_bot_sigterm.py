@@ -30,8 +30,9 @@ import pytest
 import pytest_asyncio
 from bot_support import base_env, read, start, stop, wait_for_line, wait_http
 
-from comet.emulator.client import TEST_TOKEN
+from comet.demo_guild import FAN_SERVER_SEED
 from comet.talents import default_directory
+from discord_emulator.testing.client import TEST_TOKEN
 
 REST_LATENCY = 0.15
 ROUNDS = int(os.environ.get("SIGTERM_ROUNDS", "3"))
@@ -224,7 +225,18 @@ async def slow_test_guild(
 async def standalone(tmp_path: Path) -> AsyncIterator[tuple[dict[str, Any], Path]]:
     out = tmp_path / "emulator.out"
     proc = await start(
-        ["-m", "comet.emulator", "--port", "0", "--shards", "2"], base_env(tmp_path, "emu"), out
+        [
+            "-m",
+            "discord_emulator",
+            "--seed",
+            FAN_SERVER_SEED,
+            "--port",
+            "0",
+            "--shards",
+            "2",
+        ],
+        base_env(tmp_path, "emu"),
+        out,
     )
     try:
         yield json.loads(await wait_for_line(out, r"(\{.*\"gateway_url\".*\})", proc)), out

@@ -9,8 +9,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from comet.bot import CometBot
-from comet.emulator import DEMO, BotMessage, Emulator
+from comet.demo_guild import DEMO
 from comet.storage import Store
+from discord_emulator import BotMessage, Emulator
 
 EXTENSIONS = ("comet.cogs.community", "comet.cogs.moderation", "comet.cogs.omikuji")
 CHANNEL = DEMO.general_channel_id

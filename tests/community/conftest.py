@@ -17,10 +17,10 @@ from prometheus_client import CollectorRegistry
 
 from comet.bot import CometBot
 from comet.config import Settings
-from comet.emulator import Emulator
-from comet.emulator.client import TEST_TOKEN, fast_ready, start_client, stop_client
 from comet.storage import Store
 from comet.telemetry import Telemetry
+from discord_emulator import Emulator
+from discord_emulator.testing.client import TEST_TOKEN, fast_ready, start_client, stop_client
 
 Factory = Callable[..., Awaitable[Harness]]
 

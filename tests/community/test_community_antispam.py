@@ -7,7 +7,7 @@ import logging
 import pytest
 from community_support import CHANNEL, MEMBERS, MOD, Harness
 
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO
 
 GUILD = DEMO.guild_id
 MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"

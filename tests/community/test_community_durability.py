@@ -21,8 +21,9 @@ import pytest
 import pytest_asyncio
 from community_support import MEMBERS, MOD
 
-from comet.emulator import DEMO, Emulator
-from comet.emulator.client import TEST_TOKEN
+from comet.demo_guild import DEMO
+from discord_emulator import Emulator
+from discord_emulator.testing.client import TEST_TOKEN
 
 REPO = Path(__file__).resolve().parents[2]
 CHANNEL = DEMO.general_channel_id

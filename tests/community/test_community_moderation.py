@@ -11,7 +11,8 @@ import datetime as dt
 import pytest
 from community_support import CHANNEL, MEMBERS, MOD, OWNER, Harness
 
-from comet.emulator import DEMO, Emulator
+from comet.demo_guild import DEMO
+from discord_emulator import Emulator
 
 GUILD = DEMO.guild_id
 PURGE_CHANNEL = DEMO.bot_commands_channel_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from community_support import MEMBERS, Harness
 
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO
 
 GUILD = DEMO.guild_id
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from community_support import MEMBERS, MOD, Harness, stop
 
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO
 from comet.storage import Store
 
 GUILD = DEMO.guild_id

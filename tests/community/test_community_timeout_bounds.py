@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from comet.cogs.moderation import DURATION_LIMIT, MAX_TIMEOUT, format_duration, parse_duration
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO
 from comet.i18n import Translator
 
 GUILD = DEMO.guild_id

@@ -19,8 +19,8 @@ import pytest_asyncio
 from aiohttp import web
 from debug_support import TOKEN
 
-from comet.discord_endpoints import point_discord_at, restoring_endpoints
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO, seed_fan_server
+from discord_emulator.endpoints import point_discord_at, restoring_endpoints
 
 #: The owner tools alone: fast to start; the reload-under-traffic test loads every extension.
 DEBUG_EXTENSIONS = ("comet.cogs.debug", "comet.cogs.reload")
@@ -163,9 +163,9 @@ async def comet(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Harness
 
     from comet.bot import CometBot
     from comet.config import Settings
-    from comet.emulator import Emulator
-    from comet.emulator.client import fast_ready, start_client, stop_client
     from comet.telemetry import Telemetry
+    from discord_emulator import Emulator
+    from discord_emulator.testing.client import fast_ready, start_client, stop_client
 
     started: list[tuple[Any, Any, Any]] = []
 
@@ -176,7 +176,7 @@ async def comet(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Harness
         extensions: tuple[str, ...] = DEBUG_EXTENSIONS,
         **kw: Any,
     ) -> Harness:
-        emu = Emulator()
+        emu = Emulator(seed=seed_fan_server)
         await emu.start()
         settings = Settings(
             token=TOKEN,

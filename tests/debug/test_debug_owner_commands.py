@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO
 
 WORDS = {
     "ja": {

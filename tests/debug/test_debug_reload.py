@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from comet.config import DEFAULT_EXTENSIONS
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO
 
 
 def lines(message) -> list[str]:

@@ -113,7 +113,7 @@ def test_process_state_modules_are_protected() -> None:
         "comet.telemetry",
         "comet.secure_http",
         "comet.reloader",
-        "comet.emulator.state",
+        "discord_emulator.core.world",
         "comet.launcher",
         "comet.shutdown",
         "comet.tree",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from debug_support import TOKEN, leak_forms
 
-from comet.emulator import DEMO
+from comet.demo_guild import DEMO
 from instrumentation.logging import remove_debug_logging, setup_debug_logging
 
 #: Owner command lines and the label their refusals are counted under.

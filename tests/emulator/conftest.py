@@ -9,9 +9,9 @@ import pytest
 import pytest_asyncio
 from discord.ext import commands
 
-from comet.emulator import Emulator
-from comet.emulator.client import fast_ready, start_client, stop_client
-from comet.emulator.pytest_plugin import test_intents
+from discord_emulator import Emulator
+from discord_emulator.testing.client import fast_ready, start_client, stop_client
+from discord_emulator.testing.pytest_plugin import test_intents
 
 
 def make_answering_bot(kind: str, **options: object) -> commands.Bot:

@@ -12,8 +12,8 @@ import sys
 import discord
 from discord.ext import commands
 
-from comet.discord_endpoints import point_discord_at
-from comet.emulator.client import TEST_TOKEN, fast_ready
+from discord_emulator.endpoints import point_discord_at
+from discord_emulator.testing.client import TEST_TOKEN, fast_ready
 
 
 async def main(api_base: str, gateway_url: str, shard_count: int, shard_ids: list[int]) -> None:

@@ -6,8 +6,9 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.emulator import DEMO, Emulator
-from comet.emulator.state import Perm
+from comet.demo_guild import DEMO
+from discord_emulator import Emulator
+from discord_emulator.core.models import Perm
 
 GENERAL = DEMO.general_channel_id
 MEMBER = DEMO.member_ids[2]

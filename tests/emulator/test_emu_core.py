@@ -6,10 +6,11 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.discord_endpoints import restoring_endpoints
-from comet.emulator import DEMO, Emulator
-from comet.emulator.client import fast_ready, start_client, stop_client
-from comet.emulator.pytest_plugin import test_intents
+from comet.demo_guild import DEMO, seed_fan_server
+from discord_emulator import Emulator
+from discord_emulator.endpoints import restoring_endpoints
+from discord_emulator.testing.client import fast_ready, start_client, stop_client
+from discord_emulator.testing.pytest_plugin import test_intents
 
 GENERAL = DEMO.general_channel_id
 MEMBER = DEMO.member_ids[0]
@@ -108,7 +109,7 @@ async def test_auto_sharded_bot_two_shards(emulator: Emulator) -> None:
 @pytest.mark.asyncio
 async def test_wrong_token_is_a_login_failure() -> None:
     with restoring_endpoints():
-        async with Emulator(token="the.right.token") as emu:
+        async with Emulator(token="the.right.token", seed=seed_fan_server) as emu:
             bot = fast_ready(commands.Bot(command_prefix="!", intents=test_intents()))
             with pytest.raises(discord.LoginFailure):
                 await start_client(bot, emu, token="a.wrong.token")

@@ -9,9 +9,10 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from comet.emulator import DEMO, Emulator
-from comet.emulator.client import start_client, stop_client
-from comet.emulator.gateway import shard_for
+from comet.demo_guild import DEMO
+from discord_emulator import Emulator
+from discord_emulator.testing.client import start_client, stop_client
+from discord_emulator.transports.gateway import shard_for
 
 GENERAL = DEMO.general_channel_id
 MEMBER = DEMO.member_ids[1]

@@ -10,7 +10,8 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.emulator import DEMO, Emulator
+from comet.demo_guild import DEMO
+from discord_emulator import Emulator
 
 GENERAL = DEMO.general_channel_id
 

@@ -17,10 +17,11 @@ import pytest
 import pytest_asyncio
 from discord.ext import commands
 
-from comet.discord_endpoints import point_discord_at, restoring_endpoints
-from comet.emulator import DEMO, Emulator
-from comet.emulator.client import fast_ready, start_client, stop_client
-from comet.emulator.pytest_plugin import test_intents
+from comet.demo_guild import DEMO, FAN_SERVER_SEED
+from discord_emulator import Emulator
+from discord_emulator.endpoints import point_discord_at, restoring_endpoints
+from discord_emulator.testing.client import fast_ready, start_client, stop_client
+from discord_emulator.testing.pytest_plugin import test_intents
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -86,7 +87,7 @@ async def test_sharded_bot_split_over_two_processes(emulator: Emulator) -> None:
 @pytest_asyncio.fixture
 async def standalone() -> AsyncIterator[dict[str, Any]]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "comet.emulator", "--port", "0", "--shards", "2",
+        sys.executable, "-m", "discord_emulator", "--seed", FAN_SERVER_SEED, "--port", "0", "--shards", "2",
         stdout=asyncio.subprocess.PIPE, env=_env(), cwd=str(ROOT),
     )  # fmt: skip
     try:

@@ -11,7 +11,8 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from comet.emulator import DEMO, Emulator
+from comet.demo_guild import DEMO, seed_fan_server
+from discord_emulator import Emulator
 
 GENERAL = DEMO.general_channel_id
 MEMBER = DEMO.member_ids[2]
@@ -195,7 +196,10 @@ async def test_guild_command_sync_and_subcommands(emulator: Emulator, discord_bo
 @pytest.mark.asyncio
 async def test_record_is_bounded() -> None:
     auth = {"Authorization": "Bot t"}
-    async with Emulator(record_size=3) as emu, aiohttp.ClientSession(headers=auth) as http:
+    async with (
+        Emulator(record_size=3, seed=seed_fan_server) as emu,
+        aiohttp.ClientSession(headers=auth) as http,
+    ):
         for _ in range(5):
             async with http.get(f"{emu.api_base}/users/@me") as response:
                 assert response.status == 200
@@ -204,7 +208,7 @@ async def test_record_is_bounded() -> None:
 
 @pytest.mark.asyncio
 async def test_bot_without_message_content_intent_sees_empty_content(emulator: Emulator) -> None:
-    from comet.emulator.client import fast_ready, start_client, stop_client
+    from discord_emulator.testing.client import fast_ready, start_client, stop_client
 
     seen: list[str] = []
     bot = fast_ready(commands.Bot(command_prefix="!", intents=discord.Intents.default()))

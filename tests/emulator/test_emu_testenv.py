@@ -6,8 +6,8 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.discord_endpoints import current_endpoints
-from comet.emulator.testenv import TestEnvironment, setup_test_environment
+from discord_emulator.endpoints import current_endpoints
+from discord_emulator.testing.testenv import TestEnvironment, setup_test_environment
 
 
 @pytest.mark.asyncio

@@ -12,7 +12,8 @@ import pytest
 from discord.ext import commands
 from support import require_binary
 
-from comet.emulator import DEMO, Emulator
+from comet.demo_guild import DEMO
+from discord_emulator import Emulator
 
 ALERTS = DEMO.alerts_channel_id
 

@@ -30,6 +30,7 @@ import yaml
 from ops_support import DASHBOARD, REPO, RULE_FILES
 from support import require_binary
 
+from comet.demo_guild import FAN_SERVER_SEED
 from comet.ops.dashboard_png import (
     ALL_VALUES,
     NAMED_COLOURS,
@@ -751,12 +752,14 @@ def two_shards(tmp_path: Path) -> Iterator[Shards]:
     each with its own /metrics; a Prometheus scraping both (job comet-shards, 1 s) with the
     repository's rule files, and itself (its own process_* must stay out of the bot's panels)."""
     prometheus_bin = require_binary("prometheus")
-    from comet.emulator.client import TEST_TOKEN
+    from discord_emulator.testing.client import TEST_TOKEN
 
     processes: list[ManagedProcess] = []
     try:
         emulator = ManagedProcess(
-            "emulator", [sys.executable, "-m", "comet.emulator", "--port", "0", "--shards", "2"],
+            "emulator",
+            [sys.executable, "-m", "discord_emulator", "--seed", FAN_SERVER_SEED, "--port", "0",
+             "--shards", "2"],
             log_path=tmp_path / "emulator.out", env={**os.environ, "PYTHONUNBUFFERED": "1"}, cwd=REPO,
         )  # fmt: skip
         processes.append(emulator)

@@ -1,5 +1,6 @@
-"""The Emulator: one aiohttp server with REST (``/api``), the gateway (``/gateway``), the control API
-(``/_control``) and attachment downloads, plus the helpers tests use to act as Discord users."""
+"""The Emulator: one aiohttp server with REST (``/api``), the gateway (``/``, as Discord, and
+``/gateway``), the control API (``/_control``) and attachment downloads, plus the helpers tests use to
+act as Discord users."""
 
 from __future__ import annotations
 
@@ -14,19 +15,27 @@ from typing import Any
 
 from aiohttp import web
 
-from . import messages as msgs
-from .faults import FaultInjector
-from .gateway import INTENT_GUILD_MEMBERS, INTENT_GUILDS, Gateway, GatewayConnection, GatewaySession
-from .interactions import (
+from discord_emulator.core import messages as msgs
+from discord_emulator.core.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     MESSAGE_COMPONENT,
     InteractionRecord,
     build_interaction,
 )
-from .record import RecordedRequest, new_record, select
-from .rest import RestApi
-from .state import DEMO, EmulatorState, StoredMessage, User, Webhook
+from discord_emulator.core.models import StoredMessage, User, Webhook
+from discord_emulator.core.record import RecordedRequest, new_record, select
+from discord_emulator.core.world import EmulatorState
+from discord_emulator.faults import FaultInjector
+from discord_emulator.seeds import Seed
+from discord_emulator.transports.gateway import (
+    INTENT_GUILD_MEMBERS,
+    INTENT_GUILDS,
+    Gateway,
+    GatewayConnection,
+    GatewaySession,
+)
+from discord_emulator.transports.rest.api import RestApi
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +99,7 @@ class Emulator:
         *,
         record_size: int = 10_000,
         shard_count: int = 1,
-        seed_demo: bool = True,
+        seed: Seed | None = None,
         heartbeat_interval: float = 41.25,
         heartbeat_ack_delay: float = 0.05,
         token: str | None = None,
@@ -107,8 +116,8 @@ class Emulator:
         self.token = token
         self.interaction_ack_timeout = interaction_ack_timeout
         self.state = EmulatorState(message_limit=message_limit)
-        if seed_demo:
-            self.state.seed_demo()
+        if seed is not None:
+            seed(self.state)
         self.requests: deque[RecordedRequest] = new_record(record_size)
         self.gateway = Gateway(
             self.state,
@@ -131,11 +140,14 @@ class Emulator:
         # Called with every stored message (users', the bot's, webhooks'); keep them cheap.
         self.message_listeners: list[Callable[[StoredMessage], None]] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        # Discord serves the gateway at the root (wss://gateway.discord.gg/?v=10&encoding=json);
+        # /gateway is this emulator's older address, kept for clients configured with it.
+        self.app.router.add_get("/", self._root)
         self.app.router.add_get("/gateway", self.gateway.handle)
         self.app.router.add_get("/resume-gateway", self.gateway.handle)
         self.app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._attachment)
         if control:
-            from .control import ControlApi
+            from discord_emulator.transports.control import ControlApi
 
             ControlApi(self).register(self.app)
         self.app.router.add_route("*", "/api/{tail:.*}", self.rest.handle)
@@ -182,7 +194,7 @@ class Emulator:
 
     @property
     def gateway_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/gateway"
+        return f"ws://{self.host}:{self.port}/"
 
     @property
     def resume_gateway_url(self) -> str:
@@ -585,6 +597,14 @@ class Emulator:
         while len(self._attachments) > 1000:
             self._attachments.popitem(last=False)
 
+    async def _root(self, request: web.Request) -> web.StreamResponse:
+        """The gateway websocket on an upgrade request; otherwise where things are, for a person."""
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self.gateway.handle(request)
+        return web.json_response(
+            {"emulator": "discord_emulator", "api_base": self.api_base, "gateway_url": self.gateway_url}
+        )
+
     async def _attachment(self, request: web.Request) -> web.Response:
         try:
             key = (int(request.match_info["channel_id"]), int(request.match_info["attachment_id"]))
@@ -629,4 +649,4 @@ class Emulator:
         }
 
 
-__all__ = ["DEMO", "BotMessage", "Emulator"]
+__all__ = ["BotMessage", "Emulator"]

@@ -1,13 +1,13 @@
-"""The seed's ``TestEnvironment``, made real: the same dict shape (``bot``, ``guild``, ``channel``,
-``user``; ids 123456789, 987654321, 555666777) but real discord.py objects from a bot logged in to
-the emulator, so a cog author tests a command the way users will use it.
+"""A ``TestEnvironment`` for cog authors: a dict (``bot``, ``guild``, ``channel``, ``user``,
+``emulator``) of real discord.py objects from a bot logged in to an emulator seeded with the example
+guild (ids 123456789, 987654321, 555666777), so a command is tested the way users will use it.
 
     async with setup_test_environment() as env:
         env["bot"].add_command(my_command)
         msg = await env["emulator"].send_message(env["channel"].id, env["user"].id, "!my_command")
         reply = await env["emulator"].wait_for_reply(env["channel"].id, after=msg)
 
-or, keeping the seed's method: ``env = await TestEnvironment().setup_test_environment()`` ...
+or, with explicit set-up and teardown: ``env = await TestEnvironment().setup_test_environment()`` ...
 ``await TestEnvironment.teardown()``.
 """
 
@@ -20,11 +20,10 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from comet.discord_endpoints import current_endpoints, point_discord_at
-
-from .client import fast_ready, start_client, stop_client, test_intents
-from .server import Emulator
-from .state import DEMO
+from discord_emulator.endpoints import current_endpoints, point_discord_at
+from discord_emulator.seeds import EXAMPLE, seed_example_guild
+from discord_emulator.server import Emulator
+from discord_emulator.testing.client import fast_ready, start_client, stop_client, test_intents
 
 
 class TestEnvironment:
@@ -37,7 +36,7 @@ class TestEnvironment:
         emulator: Emulator | None = None,
         intents: discord.Intents | None = None,
         command_prefix: str = "!",
-        user_id: int = DEMO.member_ids[0],
+        user_id: int = EXAMPLE.member_id,
     ) -> None:
         self.bot: commands.Bot = bot or commands.Bot(
             command_prefix=command_prefix, intents=intents or test_intents()
@@ -51,14 +50,14 @@ class TestEnvironment:
     async def setup_test_environment(self) -> dict[str, Any]:
         """Start the emulator (unless given) and log the bot in; the seed's dict, with real objects."""
         if self.emulator is None:
-            self.emulator = await Emulator().start()
+            self.emulator = await Emulator(seed=seed_example_guild).start()
         self._previous_endpoints = current_endpoints()
         fast_ready(self.bot)
         self._task = await start_client(self.bot, self.emulator)  # points discord.py at the emulator
-        guild = self.bot.get_guild(DEMO.guild_id)
+        guild = self.bot.get_guild(EXAMPLE.guild_id)
         if guild is None:
-            raise RuntimeError("the demo guild did not arrive (is the emulator seeded?)")
-        channel = guild.get_channel(DEMO.general_channel_id)
+            raise RuntimeError("the example guild did not arrive (is the emulator seeded with it?)")
+        channel = guild.get_channel(EXAMPLE.general_channel_id)
         user = guild.get_member(self.user_id)
         if user is None:
             user = await guild.fetch_member(self.user_id)

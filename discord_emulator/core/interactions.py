@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .state import Channel, EmulatorState, Guild, User
+from discord_emulator.core.models import Channel, Guild, User
+from discord_emulator.core.world import EmulatorState
 
 # Interaction types.
 APPLICATION_COMMAND = 2

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .record import select
+from discord_emulator.core.record import select
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from discord_emulator.server import Emulator
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
@@ -178,7 +178,7 @@ class ControlApi:
         }
 
     async def post_load(self, request: web.Request) -> Any:
-        from .load import run_load
+        from discord_emulator.load import run_load
 
         body = await _json_body(request)
         channel_ids = body.get("channel_ids")

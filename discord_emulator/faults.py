@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from discord_emulator.transports.gateway import Gateway
 
 
 @dataclass(slots=True)

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import BodyPartReader, web
 
-from .messages import ApiError, not_found
-from .record import UNKNOWN_ROUTE, RecordedRequest
-from .rest_base import Call, json_response
-from .rest_guilds import GuildRoutes
-from .rest_hooks import HookRoutes
-from .rest_messages import MessageRoutes
-from .routing import Router
+from discord_emulator.core.messages import ApiError, not_found
+from discord_emulator.core.record import UNKNOWN_ROUTE, RecordedRequest
+from discord_emulator.transports.rest.base import Call, json_response
+from discord_emulator.transports.rest.guilds import GuildRoutes
+from discord_emulator.transports.rest.hooks import HookRoutes
+from discord_emulator.transports.rest.messages import MessageRoutes
+from discord_emulator.transports.rest.routing import Router
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from discord_emulator.server import Emulator
 
 log = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ from typing import Any
 
 import emoji as unicode_emoji
 
-from .state import (
+from discord_emulator.core.models import (
     FLAG_EPHEMERAL,
     FLAG_LOADING,
     GUILD_TEXT,
     Channel,
-    EmulatorState,
     StoredMessage,
     User,
     iso_now,
 )
+from discord_emulator.core.world import EmulatorState
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10

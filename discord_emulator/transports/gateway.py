@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
-    from .state import EmulatorState
+    from discord_emulator.core.world import EmulatorState
 
 log = logging.getLogger(__name__)
 
@@ -505,6 +505,7 @@ class Gateway:
                 "seq": s.seq,
                 "resumes": s.resumes,
                 "connected": s.connected,
+                "path": s.connection.path if s.connection is not None else None,
                 "invalidated": s.invalidated,
                 "intents": s.intents,
             }

@@ -8,7 +8,7 @@ from typing import Any
 
 import discord
 
-from comet.discord_endpoints import point_discord_at
+from discord_emulator.endpoints import point_discord_at
 
 TEST_TOKEN = "emulator-token.abc.def-ghi"
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .server import Emulator
-    from .state import StoredMessage
+    from discord_emulator.core.models import StoredMessage
+    from discord_emulator.server import Emulator
 
 
 @dataclass(frozen=True)

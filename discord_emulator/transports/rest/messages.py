@@ -6,16 +6,16 @@ import time
 import urllib.parse
 from typing import Any
 
-from . import messages as msgs
-from .gateway import (
+from discord_emulator.core import messages as msgs
+from discord_emulator.core.messages import ApiError
+from discord_emulator.core.models import DM, Channel, Perm, StoredMessage, snowflake_time
+from discord_emulator.transports.gateway import (
     INTENT_DIRECT_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGE_REACTIONS,
     INTENT_GUILD_MESSAGES,
     INTENT_GUILDS,
 )
-from .messages import ApiError
-from .rest_base import Call, RestBase
-from .state import DM, Channel, Perm, StoredMessage, snowflake_time
+from discord_emulator.transports.rest.base import Call, RestBase
 
 
 class MessageRoutes(RestBase):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from .gateway import (
+from discord_emulator.core.messages import ApiError, form_error, missing_permissions, not_found
+from discord_emulator.core.models import Guild, Perm
+from discord_emulator.transports.gateway import (
     INTENT_GUILD_MEMBERS,
     INTENT_GUILD_MODERATION,
 )
-from .messages import ApiError, form_error, missing_permissions, not_found
-from .rest_base import Call, RestBase
-from .state import Guild, Perm
+from discord_emulator.transports.rest.base import Call, RestBase
 
 MAX_TIMEOUT = datetime.timedelta(days=28)
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .gateway import (
+from discord_emulator.core.messages import ApiError, missing_permissions, not_found
+from discord_emulator.core.models import Channel, Guild, Member, Perm, StoredMessage
+from discord_emulator.transports.gateway import (
     INTENT_DIRECT_MESSAGES,
     INTENT_GUILD_MESSAGES,
 )
-from .messages import ApiError, missing_permissions, not_found
-from .state import Channel, Guild, Member, Perm, StoredMessage
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from discord_emulator.server import Emulator
 
 
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode

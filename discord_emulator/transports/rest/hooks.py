@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from . import messages as msgs
-from .messages import ApiError, form_error, not_found
-from .rest_base import Call, RestBase
-from .state import FLAG_EPHEMERAL, FLAG_LOADING, Perm, StoredMessage, Webhook
+from discord_emulator.core import messages as msgs
+from discord_emulator.core.messages import ApiError, form_error, not_found
+from discord_emulator.core.models import FLAG_EPHEMERAL, FLAG_LOADING, Perm, StoredMessage, Webhook
+from discord_emulator.transports.rest.base import Call, RestBase
 
 
 class HookRoutes(RestBase):

@@ -1,4 +1,4 @@
-"""Standalone emulator: ``python -m comet.emulator --host 127.0.0.1 --port 8765 [--shards N]``.
+"""Standalone emulator: ``python -m discord_emulator --host 127.0.0.1 --port 8765 [--shards N]``.
 
 Prints one JSON line with the addresses once listening (drivers in other processes read it), then
 serves until SIGINT/SIGTERM. Drive it through the control API under ``/_control``.
@@ -13,11 +13,12 @@ import json
 import signal
 import sys
 
-from .server import Emulator
+from discord_emulator.seeds import load_seed
+from discord_emulator.server import Emulator
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m comet.emulator", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m discord_emulator", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--shards", type=int, default=1, help="shard count /gateway/bot recommends")
@@ -25,7 +26,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--message-limit", type=int, default=1000, help="messages kept per channel")
     parser.add_argument("--heartbeat-interval", type=float, default=41.25, help="seconds, sent in HELLO")
     parser.add_argument("--token", default=None, help="accept only this bot token (default: any)")
-    parser.add_argument("--no-demo", action="store_true", help="do not seed the demo fan-server guild")
+    parser.add_argument(
+        "--seed",
+        default="example",
+        help="what the world starts with: example (one guild, the default), none, or module:function",
+    )
     args = parser.parse_args(argv)
     if args.shards < 1:
         parser.error("--shards must be >= 1")
@@ -33,6 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--record-size must be >= 1")
     if args.message_limit < 1:
         parser.error("--message-limit must be >= 1")
+    try:
+        args.seed = load_seed(args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -42,7 +51,7 @@ async def serve(args: argparse.Namespace) -> None:
         args.port,
         record_size=args.record_size,
         shard_count=args.shards,
-        seed_demo=not args.no_demo,
+        seed=args.seed,
         heartbeat_interval=args.heartbeat_interval,
         token=args.token,
         message_limit=args.message_limit,
@@ -66,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(serve(args))
     except OSError as exc:
-        print(f"comet.emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"discord_emulator: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
     return 0
 
