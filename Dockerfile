@@ -1,5 +1,7 @@
 # The C.O.M.E.T. bot (also runs the config render step of docker-compose.yml).
-FROM python:3.11-slim
+# An exact tag: `python:3.11-slim` moves with every patch release and with Debian (it is trixie now);
+# bookworm is the Debian release of the machines the tests and CI run on. Bump it on purpose.
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -11,12 +13,19 @@ RUN groupadd --system --gid 10001 comet \
  && useradd --system --uid 10001 --gid comet --home-dir /home/comet --create-home --shell /usr/sbin/nologin comet
 
 WORKDIR /opt/comet
+# Every dependency from the hash-pinned lock first (its own layer, rebuilt only when the lock changes),
+# then the bot with --no-deps: the image gets exactly the versions the tests ran, never a newer
+# release. The lock also pins the build backend (setuptools, wheel), hence --no-build-isolation, and
+# PyYAML for the config render step (python -m comet.ops.render) that docker-compose.yml runs with
+# this image; the bot itself does not need it.
+COPY requirements.lock ./
+RUN pip install --no-compile --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY instrumentation/ instrumentation/
 COPY comet/ comet/
-# PyYAML for the config render step (python -m comet.ops.render) that docker-compose.yml runs
-# with this image; the bot itself does not need it.
-RUN pip install --no-compile . "PyYAML>=6,<7" && rm -rf /opt/comet/build
+# The local Discord: the offline demo (what the bot runs without a token) imports it.
+COPY discord_emulator/ discord_emulator/
+RUN pip install --no-compile --no-deps --no-build-isolation . && rm -rf /opt/comet/build
 
 # data/ (SQLite) and logs/ are volumes in docker-compose.yml: created here owned by the user, so a
 # fresh named volume inherits that ownership. The render step writes to /rendered (a volume too).

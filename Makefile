@@ -6,10 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck pytest bench stack clean
 
-$(STAMP): pyproject.toml
+# Everything from the hash-pinned lock (the build backend too, hence --no-build-isolation), then the
+# project itself without resolving anything: a new upstream release cannot change what CI runs. No
+# pip upgrade either (that would be an unpinned download): the venv's own pip reads the lock fine.
+# After editing dependencies in pyproject.toml, regenerate both locks with the commands at their tops.
+$(STAMP): pyproject.toml requirements-dev.lock requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 run: $(STAMP)

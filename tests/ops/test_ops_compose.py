@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,15 @@ def run_compose(tmp_path: Path, *args: str, password: str | None) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def services(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     result = run_compose(tmp_path_factory.mktemp("compose"), "config", "--format", "json", password="s3cret")
     assert result.returncode == 0, result.stderr
     model: dict[str, Any] = json.loads(result.stdout)
+    return model
+
+
+@pytest.fixture(scope="module")
+def services(model: dict[str, Any]) -> dict[str, Any]:
     services: dict[str, Any] = model["services"]
     return services
 
@@ -121,7 +127,25 @@ def test_grafana_provisioning_matches_the_compose_mounts(services: dict[str, Any
     datasources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
     assert datasources[0]["type"] == "prometheus"
     assert datasources[0]["url"] == "http://prometheus:9090"  # the compose service name and port
-    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "s3cret"
+
+
+def test_grafana_reads_its_admin_password_from_a_secret_file(model: dict[str, Any]) -> None:
+    """As Prometheus reads the scrape password (password_file): the password in a file, not in the
+    container's configuration (``docker inspect``), and no fixed default anywhere."""
+    grafana = model["services"]["grafana"]
+    environment = grafana["environment"]
+    # Grafana's entrypoint refuses to start with both the plain variable and its __FILE set.
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in environment, environment
+    path = environment["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+    mounted = {secret["target"]: secret for secret in grafana.get("secrets", [])}
+    assert path in mounted, f"{path} is not a secret mounted into the grafana service: {mounted}"
+    secret = mounted[path]
+    # Compose provides the file: written into the container from the variable compose requires.
+    assert model["secrets"][secret["source"]]["environment"] == "GF_SECURITY_ADMIN_PASSWORD"
+    # Readable by Grafana's user (uid 472 in the image) and by no one else.
+    assert (secret["uid"], secret["gid"], int(secret["mode"], 8)) == ("472", "0", 0o400), secret
+    # The password given reaches no service's configuration (the environment, labels, commands).
+    assert "s3cret" not in json.dumps(model["services"])
 
 
 def test_the_compose_render_command_renders_valid_configs(services: dict[str, Any], tmp_path: Path) -> None:
@@ -180,11 +204,23 @@ def _dockerfile() -> list[tuple[str, str]]:
 
 def test_dockerfile_runs_the_bot_as_a_non_root_user() -> None:
     instructions = _dockerfile()
-    assert instructions[0] == ("FROM", "python:3.11-slim")
+    # An exact release on Debian bookworm (test_ops_lockfile.py checks the tag is exact).
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", instructions[0][1]), instructions[0]
+    assert instructions[0][0] == "FROM"
     users = [arg.strip() for op, arg in instructions if op == "USER"]
     assert users and users[-1] not in {"root", "0", "0:0"}, users
     assert any(op == "RUN" and "useradd" in arg and users[-1] in arg for op, arg in instructions)
     assert ("CMD", '["python", "-m", "comet", "run"]') in instructions
+
+
+def test_dockerfile_copies_every_package_the_project_installs() -> None:
+    # `pip install .` in the image builds only what was copied: a package pyproject.toml includes but
+    # the image lacks would install fine and fail at the first import.
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    copied = {arg.split()[0].rstrip("/") for op, arg in _dockerfile() if op == "COPY"}
+    for pattern in find["include"]:
+        package = pattern.rstrip("*")
+        assert (REPO / package).is_dir() and package in copied, (package, sorted(copied))
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image() -> None:
