@@ -28,7 +28,10 @@ from comet.shutdown import WorkTracker
 from comet.telemetry import Telemetry
 from comet.tree import CometTree
 from instrumentation.bot_monitor import BotMonitor
-from instrumentation.hooks import CommandInstrumentation, DispatchTaps, GatewayInstrumentation, unwrap_error
+from instrumentation.commands import CommandInstrumentation
+from instrumentation.gateway import GatewayInstrumentation
+from instrumentation.invocations import unwrap_error
+from instrumentation.taps import DispatchTaps
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from discord.ext import commands
 from comet.i18n import Translator
 from comet.storage import StorageError
 from instrumentation.failures import Answered, CommandFailed
-from instrumentation.hooks import outcome_of
+from instrumentation.invocations import outcome_of
 
 log = logging.getLogger("comet.bot")
 

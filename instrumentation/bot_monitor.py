@@ -23,7 +23,7 @@ from typing import Any
 import discord
 import psutil
 
-from instrumentation.hooks import finite_or_none
+from instrumentation.gateway import finite_or_none
 from instrumentation.metrics import COMMAND_OUTCOMES, UNKNOWN, Metrics
 
 MB = 1024 * 1024
@@ -113,7 +113,7 @@ class BotMonitor:
         # ONE Process for the life of the monitor: cpu_percent() measures since this object's last call.
         self._process = process if process is not None else psutil.Process()
         self._shards_up = shards_up
-        # Called before the counters are read: the hooks write them in batches (instrumentation.hooks).
+        # Called before the counters are read: the hooks write them in batches (instrumentation.taps).
         self._before_read = before_read
         try:
             self._process.cpu_percent(None)  # prime it, so the first real reading is not 0.0

@@ -14,10 +14,12 @@ from __future__ import annotations
 import platform
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import ClassVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from instrumentation.cache_sizes import CacheSizes
 
 PREFIX = "comet"
 
@@ -160,7 +162,7 @@ class Metrics:
         r = registry
         self._commands: frozenset[str] = frozenset()
 
-        # Commands (recorded by instrumentation.hooks).
+        # Commands (recorded by instrumentation.commands).
         self.command_duration = Histogram(
             f"{PREFIX}_command_duration_seconds",
             "Time from a command's invocation to its completion, in seconds.",
@@ -202,7 +204,7 @@ class Metrics:
             registry=r,
         )
 
-        # Gateway (recorded by instrumentation.hooks).
+        # Gateway (recorded by instrumentation.gateway).
         self.gateway_latency = Gauge(
             f"{PREFIX}_gateway_latency_seconds",
             "Gateway heartbeat latency per shard, in seconds.",
@@ -236,10 +238,9 @@ class Metrics:
             ["shard"],
             registry=r,
         )
-        # Cache sizes are read at scrape time (see bind_cache_sizes); NaN-free default of 0.
-        self.guilds = Gauge(f"{PREFIX}_guilds", "Guilds in the bot's cache.", registry=r)
-        self.users = Gauge(f"{PREFIX}_users", "Users in the bot's cache.", registry=r)
-        self.channels = Gauge(f"{PREFIX}_channels", "Guild channels in the bot's cache.", registry=r)
+        # Cache sizes: a collector that reads the bot when Prometheus scrapes (0 until one is bound).
+        self.cache_sizes = CacheSizes(PREFIX)
+        r.register(self.cache_sizes)
 
         # Event loop (recorded by instrumentation.loop).
         self.loop_lag = Histogram(
@@ -337,14 +338,6 @@ class Metrics:
             self.gateway_disconnects.labels(s)
             self.gateway_resumes.labels(s)
             self.shard_up.labels(s).set(0)
-
-    def bind_cache_sizes(
-        self, guilds: Callable[[], float], users: Callable[[], float], channels: Callable[[], float]
-    ) -> None:
-        """Read cache sizes at scrape time instead of updating gauges on every event."""
-        self.guilds.set_function(guilds)
-        self.users.set_function(users)
-        self.channels.set_function(channels)
 
     def set_build_info(self, version: str, discord_py: str) -> None:
         self.build_info.labels(version, discord_py, platform.python_version()).set(1)

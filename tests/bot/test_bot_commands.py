@@ -13,7 +13,7 @@ from comet.bot import CometBot
 from comet.demo_guild import DEMO
 from comet.telemetry import Telemetry
 from discord_emulator import Emulator
-from instrumentation.hooks import finite_or_none
+from instrumentation.gateway import finite_or_none
 from instrumentation.server import MetricsServer
 
 EXPECTED = {

@@ -6,7 +6,7 @@ import pytest
 from bot_support import CometEnv
 
 from comet.demo_guild import DEMO
-from instrumentation.hooks import finite_or_none
+from instrumentation.gateway import finite_or_none
 
 CHANNEL = DEMO.general_channel_id
 SEND_ROUTE = "POST /channels/{channel_id}/messages"

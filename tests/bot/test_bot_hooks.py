@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import Any
 
@@ -17,16 +18,13 @@ from support import burn_cpu_past, cpu_percent_bounds, read_cpu
 
 from comet.demo_guild import DEMO
 from discord_emulator import Emulator
+from instrumentation import cache_sizes
 from instrumentation.bot_monitor import MB, BotMonitor
-from instrumentation.hooks import (
-    COMMAND_HOOKS,
-    GATEWAY_HOOKS,
-    CommandInstrumentation,
-    GatewayInstrumentation,
-    outcome_of,
-    unwrap_error,
-)
+from instrumentation.commands import CommandInstrumentation
+from instrumentation.gateway import GatewayInstrumentation
+from instrumentation.invocations import outcome_of, unwrap_error
 from instrumentation.metrics import Metrics, error_label
+from instrumentation.taps import DispatchTaps
 
 
 def test_outcomes_and_error_labels() -> None:
@@ -224,12 +222,101 @@ async def test_any_discord_py_bot_is_measured_through_listeners(
     assert bot._check_once == [] and not bot.extra_events.get("on_command_completion")
 
 
-def test_every_hook_label_is_preinitialised() -> None:
+#: The ``hook`` label values dashboards and alerts have always seen (the registries must keep them).
+KNOWN_HOOKS = {
+    "register_commands", "prefix_start", "slash_start", "command_completion", "command_error",
+    "app_command_completion", "app_command_error", "interaction_check", "cancelled", "flush",
+    "ready", "cache_guilds", "cache_users", "cache_channels", "socket_event_type", "shard_up",
+    "shard_resumed", "shard_disconnect", "gateway_latency",
+}  # fmt: skip
+
+
+def test_every_declared_hook_label_is_preinitialised() -> None:
     # A dashboard shows 0 failures per hook before the first one, instead of "no data".
     registry = CollectorRegistry()
     metrics = Metrics.for_registry(registry)
     bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+    declared = (
+        *CommandInstrumentation.hooks.names,
+        *GatewayInstrumentation.hooks.names,
+        *cache_sizes.HOOKS.names,
+    )
+    assert len(declared) == len(set(declared))  # no label shared by two instrumentations
+    assert set(declared) == KNOWN_HOOKS
+    assert registry.get_sample_value("comet_instrumentation_errors_total", {"hook": "flush"}) is None
     CommandInstrumentation(bot, metrics)
     GatewayInstrumentation(bot, metrics)
-    for hook in (*COMMAND_HOOKS, *GATEWAY_HOOKS):
-        assert registry.get_sample_value("comet_instrumentation_errors_total", {"hook": hook}) == 0.0
+    for hook in declared:
+        assert registry.get_sample_value("comet_instrumentation_errors_total", {"hook": hook}) == 0.0, hook
+    [family] = [f for f in registry.collect() if f.name == "comet_instrumentation_errors"]
+    assert {s.labels["hook"] for s in family.samples if s.name.endswith("_total")} == KNOWN_HOOKS
+
+
+class TappedBot(commands.Bot):
+    """A bot with dispatch taps; the tests call ``dispatch_taps.run`` as ``CometBot.dispatch`` does."""
+
+    def __init__(self) -> None:
+        self.dispatch_taps = DispatchTaps()
+        super().__init__(command_prefix="!", intents=discord.Intents.default())
+
+
+class Broken:
+    """Stands in for a Context, Interaction or command whose every attribute raises."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"no {name} here")
+
+
+def hook_failures(registry: CollectorRegistry, hook: str) -> float | None:
+    return registry.get_sample_value("comet_instrumentation_errors_total", {"hook": hook})
+
+
+@pytest.mark.parametrize(
+    ("event", "args", "hook"),
+    [
+        ("command", (Broken(),), "prefix_start"),
+        ("command_completion", (Broken(),), "command_completion"),
+        ("command_error", (Broken(), commands.CommandError("x")), "command_error"),
+        ("app_command_completion", (Broken(), Broken()), "app_command_completion"),
+    ],
+)
+def test_a_failing_command_hook_is_counted_under_its_label_and_never_raises(
+    event: str, args: tuple[Any, ...], hook: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry = CollectorRegistry()
+    bot = TappedBot()
+    instrumentation = CommandInstrumentation(bot, Metrics.for_registry(registry), flush_interval=0)
+    instrumentation.install()
+    with caplog.at_level(logging.ERROR):
+        bot.dispatch_taps.run(event, args)
+    assert hook_failures(registry, hook) == 1
+    others = [h for h in CommandInstrumentation.hooks.names if h != hook]
+    assert all(hook_failures(registry, other) == 0 for other in others)
+    # The hook caught it itself: the taps' catch-all (which only logs) never saw an exception.
+    logged = [r.name for r in caplog.records if r.name.startswith("instrumentation")]
+    assert logged == ["instrumentation.fail_open"]
+    instrumentation.uninstall()
+
+
+@pytest.mark.asyncio
+async def test_a_failing_tree_hook_lets_the_interaction_through() -> None:
+    registry = CollectorRegistry()
+    bot = TappedBot()
+    CommandInstrumentation(bot, Metrics.for_registry(registry)).install()
+    assert await bot.tree.interaction_check(Broken()) is True  # type: ignore[arg-type]
+    assert hook_failures(registry, "slash_start") == 1
+
+
+def test_a_failing_readiness_reading_reads_0_and_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = CollectorRegistry()
+    bot = TappedBot()
+    GatewayInstrumentation(bot, Metrics.for_registry(registry)).install()
+
+    def not_readable() -> bool:
+        raise RuntimeError("no state")
+
+    assert hook_failures(registry, "ready") == 0
+    monkeypatch.setattr(bot, "is_ready", not_readable)
+    assert registry.get_sample_value("comet_ready") == 0.0  # the scrape still succeeds
+    monkeypatch.undo()  # readable again, so reading the counter (another scrape) adds no failure
+    assert hook_failures(registry, "ready") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import subprocess
+from types import SimpleNamespace
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
@@ -14,8 +15,10 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 from support import require_binary
 
+from instrumentation import cache_sizes
 from instrumentation.collectors import register_runtime_collectors
 from instrumentation.decorators import monitor_performance
+from instrumentation.fail_open import HookFailures
 from instrumentation.metrics import Metrics
 
 
@@ -38,7 +41,11 @@ def every_metric_registry() -> tuple[CollectorRegistry, Metrics]:
     m.gateway_resumes.labels("1").inc()
     m.ready.set(1)
     m.shard_up.labels("0").set(1)
-    m.bind_cache_sizes(lambda: 1, lambda: 12, lambda: 7)
+    cached = SimpleNamespace(
+        guilds=[SimpleNamespace(channels=[None] * 7)],
+        _connection=SimpleNamespace(_users=dict.fromkeys(range(12))),
+    )
+    m.cache_sizes.read_from(cached, HookFailures(m.instrumentation_errors, cache_sizes.HOOKS.names))
     m.loop_lag.observe(0.003)
     m.loop_blocked.inc()
     m.debug_invocations.labels("debug", "denied").inc()
@@ -78,6 +85,8 @@ def test_every_metric_is_exposed() -> None:
     assert defined <= exposed
     for metric in metric_objects(metrics):
         assert any(family.samples for family in metric.collect()), metric._name
+    assert {"comet_guilds", "comet_users", "comet_channels"} <= exposed
+    assert registry.get_sample_value("comet_users") == 12
     runtime = {
         "process_cpu_seconds",
         "comet_process_cpu_seconds",

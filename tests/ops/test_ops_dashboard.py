@@ -470,7 +470,7 @@ def _user_mistake_classes() -> set[str]:
     from discord import app_commands
     from discord.ext import commands
 
-    from instrumentation.hooks import outcome_of
+    from instrumentation.invocations import outcome_of
     from instrumentation.metrics import ERROR_NAMES
 
     outcomes: dict[str, set[str]] = {}
