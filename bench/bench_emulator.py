@@ -76,9 +76,9 @@ async def in_process() -> list[dict[str, Any]]:
     results = []
     async with Emulator(record_size=10_000, message_limit=MESSAGE_LIMIT, seed=seed_fan_server) as emu:
         guild_id = emu.add_guild("bench", members=CHANNELS, channels=[f"load-{i}" for i in range(CHANNELS)])
-        guild = emu.state.guilds[guild_id]
+        guild = emu.world.guilds[guild_id]
         channels = list(guild.channel_ids)
-        authors = [u for u in guild.members if u not in (emu.state.bot.id, guild.owner_id)]
+        authors = [u for u in guild.members if u not in (emu.world.bot.id, guild.owner_id)]
         bot = make_bot()
         task = await start_client(bot, emu)
         try:

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from discord_emulator.core.models import Guild, Perm, snowflake_at
-from discord_emulator.core.world import BOT_USER_ID, EmulatorState
+from discord_emulator.core.state import BOT_USER_ID
+from discord_emulator.core.world import World
 
 BOT_NAME = "C.O.M.E.T."
 
@@ -89,7 +90,7 @@ _DEMO_MEMBER_NAMES = (
 )
 
 
-def seed_fan_server(world: EmulatorState, demo: DemoIds = DEMO) -> Guild:
+def seed_fan_server(world: World, demo: DemoIds = DEMO) -> Guild:
     """The fan server: channels, roles (Moderator, Member, talent roles), owner, moderator, members.
 
     The bot is renamed C.O.M.E.T. and the guild owner owns the application (``!debug`` is theirs)."""

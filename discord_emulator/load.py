@@ -55,10 +55,10 @@ async def run_load(
     if in_flight < 1 or duration <= 0:
         raise ValueError("in_flight must be >= 1 and duration > 0")
     for cid in channel_ids:
-        if cid not in emu.state.channels:
+        if cid not in emu.world.channels:
             raise ValueError(f"unknown channel {cid}")
     loop = asyncio.get_running_loop()
-    bot_id = emu.state.bot.id
+    bot_id = emu.world.bot.id
     # Replies in one channel come back in order (discord.py sends one request at a time per
     # channel without rate-limit headers), so each reply answers the oldest pending message.
     pending: dict[int, deque[asyncio.Future[None]]] = {cid: deque() for cid in channel_ids}
@@ -92,12 +92,12 @@ async def run_load(
                 continue
             latencies.append(time.perf_counter() - started)
 
-    emu.message_listeners.append(on_message)
+    emu.world.message_listeners.append(on_message)
     started = time.perf_counter()
     try:
         await asyncio.gather(*(slot(channel_ids[i % len(channel_ids)]) for i in range(in_flight)))
     finally:
-        emu.message_listeners.remove(on_message)
+        emu.world.message_listeners.remove(on_message)
     elapsed = time.perf_counter() - started
     latencies.sort()
     return LoadResult(

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from discord_emulator.core.models import Guild, Perm, snowflake_at
-from discord_emulator.core.world import BOT_USER_ID, EmulatorState
+from discord_emulator.core.state import BOT_USER_ID
+from discord_emulator.core.world import World
 
-Seed = Callable[[EmulatorState], object]
+Seed = Callable[[World], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +38,7 @@ EXAMPLE = ExampleIds(
 )
 
 
-def seed_example_guild(world: EmulatorState) -> Guild:
+def seed_example_guild(world: World) -> Guild:
     """One guild "Example Guild": #general, its owner (who also owns the application) and a member."""
     owner = world.add_user(EXAMPLE.owner_id, "example_owner")
     member = world.add_user(EXAMPLE.member_id, "example_member")
@@ -55,7 +56,7 @@ def seed_example_guild(world: EmulatorState) -> Guild:
     return guild
 
 
-def seed_nothing(world: EmulatorState) -> None:
+def seed_nothing(world: World) -> None:
     """No guild at all: the bot logs in and sees an empty guild list."""
 
 

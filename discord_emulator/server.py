@@ -5,9 +5,8 @@ act as Discord users."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,14 +22,12 @@ from discord_emulator.core.interactions import (
     InteractionRecord,
     build_interaction,
 )
-from discord_emulator.core.models import StoredMessage, User, Webhook
+from discord_emulator.core.models import StoredMessage, User
 from discord_emulator.core.record import RecordedRequest, new_record, select
-from discord_emulator.core.world import EmulatorState
+from discord_emulator.core.world import World
 from discord_emulator.faults import FaultInjector
 from discord_emulator.seeds import Seed
 from discord_emulator.transports.gateway import (
-    INTENT_GUILD_MEMBERS,
-    INTENT_GUILDS,
     Gateway,
     GatewayConnection,
     GatewaySession,
@@ -115,12 +112,13 @@ class Emulator:
         self.shard_count = shard_count
         self.token = token
         self.interaction_ack_timeout = interaction_ack_timeout
-        self.state = EmulatorState(message_limit=message_limit)
+        self.world = World(message_limit=message_limit)
         if seed is not None:
-            seed(self.state)
+            seed(self.world)
+        self.world.change_listeners.append(self.notify)
         self.requests: deque[RecordedRequest] = new_record(record_size)
         self.gateway = Gateway(
-            self.state,
+            self.world,
             heartbeat_interval=heartbeat_interval,
             heartbeat_ack_delay=heartbeat_ack_delay,
             resume_url=lambda: self.resume_gateway_url,
@@ -128,17 +126,11 @@ class Emulator:
             token=token,
             replay_limit=replay_limit,
         )
+        self.world.event_listeners.append(self.gateway.publish)
         self.faults = FaultInjector(self.gateway)
         self.rest = RestApi(self)
-        self._interactions: OrderedDict[str, InteractionRecord] = OrderedDict()
-        self._interaction_limit = 10_000
-        self._attachments: OrderedDict[tuple[int, int], bytes] = OrderedDict()
-        self._command_ids: dict[str, int] = {}
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
-        # Called with every stored message (users', the bot's, webhooks'); keep them cheap.
-        self.message_listeners: list[Callable[[StoredMessage], None]] = []
         self.app = web.Application(client_max_size=64 * 1024 * 1024)
         # Discord serves the gateway at the root (wss://gateway.discord.gg/?v=10&encoding=json);
         # /gateway is this emulator's older address, kept for clients configured with it.
@@ -166,8 +158,7 @@ class Emulator:
         return self
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self.world.cancel_announcements()
         await self.gateway.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -262,10 +253,10 @@ class Emulator:
                 fut.cancel()
 
     def bot_messages(self, channel_id: int) -> list[BotMessage]:
-        channel = self.state.channels.get(channel_id)
+        channel = self.world.channels.get(channel_id)
         if channel is None:
             return []
-        bot_id = self.state.bot.id
+        bot_id = self.world.bot.id
         return [
             BotMessage.of(m)
             for m in channel.messages.values()
@@ -274,7 +265,7 @@ class Emulator:
 
     def messages(self, channel_id: int) -> list[StoredMessage]:
         """Every message of a channel (users' and bot's), oldest first."""
-        channel = self.state.channels.get(channel_id)
+        channel = self.world.channels.get(channel_id)
         return list(channel.messages.values()) if channel else []
 
     async def wait_for_reply(
@@ -289,10 +280,10 @@ class Emulator:
         ``after``: a message dict / id (first bot message newer than it), an interaction dict (its
         response or a followup, once no longer "thinking…"), or ``None`` (newer than anything now).
         """
-        channel = self.state.channels.get(channel_id)
+        channel = self.world.channels.get(channel_id)
         if channel is None:
             raise KeyError(f"unknown channel {channel_id}")
-        bot_id = self.state.bot.id
+        bot_id = self.world.bot.id
         interaction_id: int | None = None
         after_id = 0
         if isinstance(after, dict) and "token" in after and "application_id" in after:
@@ -330,7 +321,7 @@ class Emulator:
 
     # -- acting as users ---------------------------------------------------------------------------
     def _user(self, user_id: int) -> User:
-        user = self.state.users.get(user_id)
+        user = self.world.users.get(user_id)
         if user is None:
             raise KeyError(f"unknown user {user_id}")
         return user
@@ -346,7 +337,7 @@ class Emulator:
         reply_to: int | None = None,
     ) -> dict[str, Any]:
         """A member (or DM user) sends a message: stored, then MESSAGE_CREATE. Returns the message."""
-        channel = self.state.channels.get(channel_id)
+        channel = self.world.channels.get(channel_id)
         if channel is None:
             raise KeyError(f"unknown channel {channel_id}")
         author = self._user(author_id)
@@ -355,56 +346,55 @@ class Emulator:
         body: dict[str, Any] = {"content": content, "embeds": embeds or []}
         if reply_to is not None:
             body["message_reference"] = {"message_id": reply_to, "channel_id": channel_id}
-        attachments = msgs.attachment_payloads(self.state, self.url, channel_id, file_list)
+        attachments = msgs.attachment_payloads(self.world, self.url, channel_id, file_list)
         message = msgs.build_message(
-            self.state, channel, author, body, attachments=attachments, files=file_list
+            self.world, channel, author, body, attachments=attachments, files=file_list
         )
-        await self.rest.post_message(channel, message)
+        await self.world.post_message(message)
         self.notify()
         return message.payload
 
     def _check_can_talk(self, channel_id: int, author_id: int) -> None:
         """Discord refuses messages and commands from non-members and from timed-out members."""
-        guild = self.state.guild_of(channel_id)
+        guild = self.world.guild_of(channel_id)
         if guild is None:
             return
         if author_id not in guild.members:
             raise ValueError(f"user {author_id} is not a member of guild {guild.id}")
-        if self.state.is_timed_out(guild, author_id):
+        if self.world.is_timed_out(guild, author_id):
             raise PermissionError(f"user {author_id} is timed out in guild {guild.id}")
 
     async def add_reaction(self, channel_id: int, message_id: int, user_id: int, emoji: str) -> None:
         """A member reacts (MESSAGE_REACTION_ADD). ``emoji``: unicode, or ``name:id`` for custom."""
-        channel = self.state.channels[channel_id]
+        channel = self.world.channels[channel_id]
         message = channel.messages[message_id]
         self._user(user_id)
         if not msgs.is_reaction_emoji(emoji):  # what Discord's client lets a member pick
             raise ValueError(f"{emoji!r} is not an emoji (a unicode emoji, or name:id for a custom one)")
-        await self.rest.react(channel, message, emoji, user_id)
+        await self.world.react(channel, message, emoji, user_id)
         self.notify()
 
     def open_dm(self, user_id: int) -> int:
         """The DM channel id between the bot and ``user_id`` (users DM the bot through it)."""
         self._user(user_id)
-        return self.state.open_dm(user_id).id
+        return self.world.open_dm(user_id).id
 
     async def _interact(self, record: InteractionRecord) -> None:
-        self._interactions[record.token] = record
-        if len(self._interactions) > self._interaction_limit:
-            self._interactions.popitem(last=False)
-        await self.gateway.dispatch("INTERACTION_CREATE", record.payload, guild_id=record.guild_id)
+        await self.world.interaction_created(record)
         self.notify()
 
     def _interaction_record(
         self, channel_id: int, author_id: int, name: str, **fields: Any
     ) -> InteractionRecord:
         """An interaction by ``author_id`` in ``channel_id``; ``fields``: build_interaction's keywords."""
-        channel = self.state.channels.get(channel_id)
+        channel = self.world.channels.get(channel_id)
         if channel is None:
             raise KeyError(f"unknown channel {channel_id}")
         user = self._user(author_id)
         self._check_can_talk(channel_id, author_id)
-        return build_interaction(self.state, channel, user, name, command_ids=self._command_ids, **fields)
+        return build_interaction(
+            self.world, channel, user, name, command_ids=self.world.command_ids, **fields
+        )
 
     async def send_slash(
         self,
@@ -479,7 +469,7 @@ class Emulator:
         """A member clicks a button (or picks ``values`` in a string select) on a bot message:
         INTERACTION_CREATE type 3. Returns the interaction (``wait_for_reply(after=...)`` works;
         an UPDATE_MESSAGE answer edits the clicked message in place)."""
-        channel = self.state.channels.get(channel_id)
+        channel = self.world.channels.get(channel_id)
         stored = channel.messages.get(message_id) if channel else None
         if stored is None:
             raise KeyError(f"unknown message {message_id} in channel {channel_id}")
@@ -499,9 +489,6 @@ class Emulator:
         await self._interact(record)
         return record.payload
 
-    def interaction_by_token(self, token: str) -> InteractionRecord | None:
-        return self._interactions.get(token)
-
     # -- world building ----------------------------------------------------------------------------
     def add_guild(
         self,
@@ -517,20 +504,15 @@ class Emulator:
         shard of ``shard_count`` (``(guild_id >> 22) % shard_count``)."""
         if guild_id is None and shard is not None:
             guild_id = self._id_on_shard(shard)
-        guild = self.state.create_guild(name, channels=channels, guild_id=guild_id)
-        for i in range(members):
-            user = self.state.add_user(name=f"{name[:16]}-member-{i}")
-            self.state.join(guild.id, user.id)
-        self._spawn(self.gateway.dispatch_guild_create(guild.id))
-        return guild.id
+        return self.world.add_guild(name, members, channels=channels, guild_id=guild_id).id
 
     def _id_on_shard(self, shard: int) -> int:
         if not 0 <= shard < self.shard_count:
             raise ValueError(f"shard must be in [0, {self.shard_count})")
-        candidate = self.state.next_id()
+        candidate = self.world.next_id()
         while (candidate >> 22) % self.shard_count != shard:
             candidate += 1 << 22  # one millisecond later
-        self.state.next_id.advance_to(candidate)
+        self.world.next_id.advance_to(candidate)
         return candidate
 
     def add_member(
@@ -543,59 +525,16 @@ class Emulator:
         accepts_dms: bool = True,
     ) -> int:
         """A user joins ``guild_id`` (GUILD_MEMBER_ADD). ``roles``: ids or names. Returns the user id."""
-        guild = self.state.guilds[guild_id]
-        user = self.state.users.get(user_id) if user_id is not None else None
-        if user is None:
-            user = self.state.add_user(user_id, name, accepts_dms=accepts_dms)
-        role_ids = []
-        for role in roles:
-            found = guild.roles.get(role) if isinstance(role, int) else guild.role_by_name(role)
-            if found is None:
-                raise KeyError(f"unknown role {role!r}")
-            role_ids.append(found.id)
-        member = self.state.join(guild_id, user.id, roles=role_ids)
-        data = member.payload(user)
-        data["guild_id"] = str(guild_id)
-        self._spawn(
-            self.gateway.dispatch("GUILD_MEMBER_ADD", data, guild_id=guild_id, intent=INTENT_GUILD_MEMBERS)
-        )
-        return user.id
+        return self.world.add_member(guild_id, user_id, name, roles, accepts_dms=accepts_dms).user_id
 
     def add_channel(self, guild_id: int, name: str) -> int:
-        channel = self.state.add_channel(guild_id, name)
-        data = channel.payload()
-        self._spawn(self.gateway.dispatch("CHANNEL_CREATE", data, guild_id=guild_id, intent=INTENT_GUILDS))
-        return channel.id
-
-    def new_webhook(self, channel_id: int, name: str, *, creator_id: int | None = None) -> Webhook:
-        channel = self.state.channels[channel_id]
-        webhook = Webhook(
-            id=self.state.next_id(),
-            token=secrets.token_urlsafe(48),
-            channel_id=channel_id,
-            guild_id=channel.guild_id,
-            name=name,
-            creator_id=creator_id,
-        )
-        self.state.webhooks[webhook.id] = webhook
-        return webhook
+        return self.world.add_text_channel(guild_id, name).id
 
     def create_webhook(self, channel_id: int, name: str = "alerts") -> tuple[int, str, str]:
         """A channel webhook (as a server admin would make one): (id, token, URL without version).
         The URL has Discord's shape ``{url}/api/webhooks/ID/TOKEN`` (what Alertmanager posts to)."""
-        webhook = self.new_webhook(channel_id, name)
+        webhook = self.world.new_webhook(channel_id, name)
         return webhook.id, webhook.token, f"{self.url}/api/webhooks/{webhook.id}/{webhook.token}"
-
-    def webhook_author(self, webhook: Webhook, username: Any = None) -> User:
-        name = username if isinstance(username, str) and username else webhook.name
-        return User(id=webhook.id, username=name, bot=True)
-
-    def store_attachment(self, message: StoredMessage, filename: str, data: bytes) -> None:
-        for attachment in message.payload.get("attachments", []):
-            if attachment["filename"] == filename:
-                self._attachments[(message.channel_id, int(attachment["id"]))] = data
-        while len(self._attachments) > 1000:
-            self._attachments.popitem(last=False)
 
     async def _root(self, request: web.Request) -> web.StreamResponse:
         """The gateway websocket on an upgrade request; otherwise where things are, for a person."""
@@ -610,20 +549,10 @@ class Emulator:
             key = (int(request.match_info["channel_id"]), int(request.match_info["attachment_id"]))
         except ValueError:
             raise web.HTTPNotFound() from None
-        data = self._attachments.get(key)
+        data = self.world.attachment(*key)
         if data is None:
             raise web.HTTPNotFound()
         return web.Response(body=data, content_type="application/octet-stream")
-
-    def _spawn(self, coro: Any) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not running yet (building the world before start): nobody to tell
-            coro.close()
-            return
-        task = loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # -- summaries (control API, debugging) --------------------------------------------------------
     def summary(self) -> dict[str, Any]:
@@ -635,10 +564,10 @@ class Emulator:
                     "id": str(g.id),
                     "name": g.name,
                     "member_count": len(g.members),
-                    "channels": [{"id": str(c), "name": self.state.channels[c].name} for c in g.channel_ids],
+                    "channels": [{"id": str(c), "name": self.world.channels[c].name} for c in g.channel_ids],
                     "roles": [{"id": str(r.id), "name": r.name} for r in g.roles.values()],
                 }
-                for g in self.state.guilds.values()
+                for g in self.world.guilds.values()
             ],
             "sessions": self.gateway.describe(),
             "connections": len(self.gateway.connections),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from discord_emulator.core.models import Channel, Guild, User
-from discord_emulator.core.world import EmulatorState
+from discord_emulator.core.state import WorldState
 
 # Interaction types.
 APPLICATION_COMMAND = 2
@@ -66,7 +66,7 @@ def _infer_type(value: Any) -> int:
     return STRING
 
 
-def find_command(state: EmulatorState, guild_id: int | None, name: str) -> tuple[dict[str, Any] | None, bool]:
+def find_command(state: WorldState, guild_id: int | None, name: str) -> tuple[dict[str, Any] | None, bool]:
     """(synced definition, is_guild_command) for a chat-input command name."""
     if guild_id is not None:
         command = state.guild_commands.get(guild_id, {}).get(name)
@@ -84,7 +84,7 @@ def _option_defs(definition: dict[str, Any] | None, path: list[str]) -> list[dic
 
 
 class _Resolver:
-    def __init__(self, state: EmulatorState, guild: Guild | None) -> None:
+    def __init__(self, state: WorldState, guild: Guild | None) -> None:
         self.state = state
         self.guild = guild
         self.resolved: dict[str, dict[str, Any]] = {}
@@ -114,7 +114,7 @@ class _Resolver:
 
 
 def build_options(
-    state: EmulatorState,
+    state: WorldState,
     guild: Guild | None,
     definition: dict[str, Any] | None,
     options: dict[str, Any] | None,
@@ -160,7 +160,7 @@ def build_options(
 
 
 def build_interaction(
-    state: EmulatorState,
+    state: WorldState,
     channel: Channel,
     user: User,
     name: str,

@@ -17,7 +17,7 @@ from discord_emulator.core.models import (
     User,
     iso_now,
 )
-from discord_emulator.core.world import EmulatorState
+from discord_emulator.core.state import WorldState
 
 MAX_CONTENT = 2000
 MAX_EMBEDS = 10
@@ -112,7 +112,7 @@ def validate_embeds(embeds: Any) -> list[dict[str, Any]]:
 
 
 def attachment_payloads(
-    state: EmulatorState, base_url: str, channel_id: int, files: list[tuple[str, bytes]]
+    state: WorldState, base_url: str, channel_id: int, files: list[tuple[str, bytes]]
 ) -> list[dict[str, Any]]:
     result = []
     for filename, data in files:
@@ -131,9 +131,7 @@ def attachment_payloads(
     return result
 
 
-def mentions_in(
-    state: EmulatorState, channel: Channel, content: str
-) -> tuple[list[dict[str, Any]], list[str]]:
+def mentions_in(state: WorldState, channel: Channel, content: str) -> tuple[list[dict[str, Any]], list[str]]:
     if "<@" not in content:
         return [], []
     users = []
@@ -149,7 +147,7 @@ def mentions_in(
 
 
 def build_message(
-    state: EmulatorState,
+    state: WorldState,
     channel: Channel,
     author: User,
     body: dict[str, Any],

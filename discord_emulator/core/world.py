@@ -1,278 +1,218 @@
-"""The emulator's world: users, guilds, channels, roles, members and messages, and the payloads
-discord.py reads for them.
-
-Payload builders here produce exactly the JSON shapes discord.py reads (checked against
-discord.py 2.7's ``guild.py``, ``member.py``, ``message.py``, ``role.py`` and ``channel.py``).
-The world starts with the bot's own user and nothing else: callers seed the guilds they need.
+"""The world: its data (``WorldState``) and everything that happens in it. Every change that Discord
+announces goes through here, so the transports only translate: REST calls and the driving helpers
+call these operations, and the gateway transport, one of the world's event listeners, sends what
+they emit to the bot's sessions. Building methods of ``WorldState`` (``create_guild``, ``join``,
+``add_channel``) stay silent, for seeding a world before anyone listens.
 """
 
 from __future__ import annotations
 
-import datetime
+import secrets
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from discord_emulator.core.models import (
-    DM,
-    GUILD_TEXT,
-    Channel,
-    Guild,
-    Member,
-    Perm,
-    Role,
-    SnowflakeGenerator,
-    StoredMessage,
-    User,
-    Webhook,
-    iso_now,
+from discord_emulator.core import messages as msgs
+from discord_emulator.core.events import (
+    GUILD_CREATE,
+    INTENT_DIRECT_MESSAGE_REACTIONS,
+    INTENT_DIRECT_MESSAGES,
+    INTENT_GUILD_MEMBERS,
+    INTENT_GUILD_MESSAGE_REACTIONS,
+    INTENT_GUILD_MESSAGES,
+    INTENT_GUILDS,
 )
+from discord_emulator.core.interactions import InteractionRecord
+from discord_emulator.core.models import Channel, Guild, Member, StoredMessage, User, Webhook
+from discord_emulator.core.state import BOT_USER_ID, WorldState
 
-# The bot's user (and application) id when the caller names none: the id discord.py test helpers and
-# examples commonly use, so a token-less bot reads as the same user across runs.
-BOT_USER_ID = 123456789
+# Bounds, so that long demo runs and benchmarks do not grow memory without end.
+INTERACTION_LIMIT = 10_000
+ATTACHMENT_LIMIT = 1000
 
 
-class EmulatorState:
-    """Everything the emulated Discord knows. Mutated by REST handlers and the driving helpers."""
-
+class World(WorldState):
     def __init__(
         self, *, bot_user_id: int = BOT_USER_ID, bot_name: str = "bot", message_limit: int = 1000
     ) -> None:
-        self.next_id = SnowflakeGenerator()
-        self.message_limit = message_limit
-        self.users: dict[int, User] = {}
-        self.guilds: dict[int, Guild] = {}
-        self.channels: dict[int, Channel] = {}
-        self.dm_channel_by_user: dict[int, int] = {}
-        self.webhooks: dict[int, Webhook] = {}
-        self.global_commands: dict[str, dict[str, Any]] = {}  # name -> command payload
-        self.guild_commands: dict[int, dict[str, dict[str, Any]]] = {}
-        self.audit_log: list[dict[str, Any]] = []
-        self.bot = self.add_user(bot_user_id, bot_name, bot=True)
-        self.application_id = bot_user_id
-        self.application_owner_id: int | None = None
+        super().__init__(bot_user_id=bot_user_id, bot_name=bot_name, message_limit=message_limit)
+        self.interactions: OrderedDict[str, InteractionRecord] = OrderedDict()  # by token
+        self.command_ids: dict[str, int] = {}  # ids of commands used before any sync
+        self._attachments: OrderedDict[tuple[int, int], bytes] = OrderedDict()
 
-    # -- building ---------------------------------------------------------------------------------
-    def add_user(
-        self,
-        user_id: int | None = None,
-        name: str | None = None,
-        *,
-        bot: bool = False,
-        accepts_dms: bool = True,
-    ) -> User:
-        uid = user_id if user_id is not None else self.next_id()
-        user = User(id=uid, username=name or f"user{uid % 100000}", bot=bot, accepts_dms=accepts_dms)
-        self.users[uid] = user
-        return user
+    # -- messages ----------------------------------------------------------------------------------
+    async def post_message(self, message: StoredMessage) -> None:
+        """Store a new message (users', the bot's, a webhook's) and announce it (MESSAGE_CREATE)."""
+        self.store_message(message)
+        for listener in self.message_listeners:
+            listener(message)
+        for filename, data in message.files:
+            self._store_attachment(message, filename, data)
+        await self._message_event("MESSAGE_CREATE", message)
 
-    def add_channel(
-        self,
-        guild_id: int,
-        name: str,
-        *,
-        channel_id: int | None = None,
-        type: int = GUILD_TEXT,
-        topic: str | None = None,
-    ) -> Channel:
-        guild = self.guilds[guild_id]
-        cid = channel_id if channel_id is not None else self.next_id()
-        channel = Channel(
-            id=cid, type=type, name=name, guild_id=guild_id, position=len(guild.channel_ids), topic=topic
+    async def message_updated(self, message: StoredMessage) -> None:
+        await self._message_event("MESSAGE_UPDATE", message)
+
+    async def delete_message(self, channel: Channel, message: StoredMessage) -> None:
+        channel.messages.pop(message.id, None)
+        if message.ephemeral:
+            return
+        data: dict[str, Any] = {"id": str(message.id), "channel_id": str(channel.id)}
+        if channel.guild_id is not None:
+            data["guild_id"] = str(channel.guild_id)
+        intent = INTENT_GUILD_MESSAGES if channel.guild_id is not None else INTENT_DIRECT_MESSAGES
+        await self.emit("MESSAGE_DELETE", data, guild_id=channel.guild_id, intent=intent)
+
+    async def _message_event(self, event: str, message: StoredMessage) -> None:
+        """MESSAGE_CREATE / MESSAGE_UPDATE; none for an ephemeral message (only its recipient sees it)."""
+        if message.ephemeral:
+            return
+        channel = self.channels[message.channel_id]
+        data = message.payload
+        gated = False
+        if channel.guild_id is not None:
+            guild = self.guilds[channel.guild_id]
+            member = guild.members.get(message.author_id)
+            if member is not None and message.webhook_id is None:
+                data = dict(data, member=member.partial_payload())
+            bot_id = str(self.bot.id)
+            gated = message.author_id != self.bot.id and all(u["id"] != bot_id for u in data["mentions"])
+            intent = INTENT_GUILD_MESSAGES
+        else:
+            intent = INTENT_DIRECT_MESSAGES
+        await self.emit(event, data, guild_id=channel.guild_id, intent=intent, content_gated=gated)
+
+    # -- reactions ---------------------------------------------------------------------------------
+    async def react(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> None:
+        users = message.reactions.setdefault(key, [])
+        if user_id in users:
+            return
+        users.append(user_id)
+        message.payload["reactions"] = msgs.reaction_payloads(message, self.bot.id)
+        await self._user_reaction_event("MESSAGE_REACTION_ADD", channel, message, user_id, key)
+
+    async def unreact(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> None:
+        users = message.reactions.get(key, [])
+        if user_id not in users:
+            return
+        users.remove(user_id)
+        message.payload["reactions"] = msgs.reaction_payloads(message, self.bot.id)
+        await self._user_reaction_event("MESSAGE_REACTION_REMOVE", channel, message, user_id, key)
+
+    async def reaction_event(
+        self, event: str, channel: Channel, message: StoredMessage, data: dict[str, Any]
+    ) -> None:
+        """Announce a reaction event on ``message``; ``data``: the event's own fields."""
+        data.update(channel_id=str(channel.id), message_id=str(message.id))
+        if channel.guild_id is None:
+            intent = INTENT_DIRECT_MESSAGE_REACTIONS
+        else:
+            data["guild_id"] = str(channel.guild_id)
+            intent = INTENT_GUILD_MESSAGE_REACTIONS
+        await self.emit(event, data, guild_id=channel.guild_id, intent=intent)
+
+    async def _user_reaction_event(
+        self, event: str, channel: Channel, message: StoredMessage, user_id: int, key: str
+    ) -> None:
+        data: dict[str, Any] = {
+            "user_id": str(user_id),
+            "emoji": msgs.emoji_payload(key),
+            "burst": False,
+            "type": 0,
+        }
+        if channel.guild_id is not None:
+            member = self.guilds[channel.guild_id].members.get(user_id)
+            if member is not None and event == "MESSAGE_REACTION_ADD":
+                data["member"] = member.payload(self.users[user_id])
+            data["message_author_id"] = str(message.author_id)
+        await self.reaction_event(event, channel, message, data)
+
+    # -- attachments -------------------------------------------------------------------------------
+    def _store_attachment(self, message: StoredMessage, filename: str, data: bytes) -> None:
+        for attachment in message.payload.get("attachments", []):
+            if attachment["filename"] == filename:
+                self._attachments[(message.channel_id, int(attachment["id"]))] = data
+        while len(self._attachments) > ATTACHMENT_LIMIT:
+            self._attachments.popitem(last=False)
+
+    def attachment(self, channel_id: int, attachment_id: int) -> bytes | None:
+        return self._attachments.get((channel_id, attachment_id))
+
+    # -- interactions ------------------------------------------------------------------------------
+    async def interaction_created(self, record: InteractionRecord) -> None:
+        """Remember the interaction (its token answers callbacks and followups) and announce it."""
+        self.interactions[record.token] = record
+        if len(self.interactions) > INTERACTION_LIMIT:
+            self.interactions.popitem(last=False)
+        await self.emit("INTERACTION_CREATE", record.payload, guild_id=record.guild_id)
+
+    def interaction_by_token(self, token: str) -> InteractionRecord | None:
+        return self.interactions.get(token)
+
+    # -- webhooks ----------------------------------------------------------------------------------
+    def new_webhook(self, channel_id: int, name: str, *, creator_id: int | None = None) -> Webhook:
+        channel = self.channels[channel_id]
+        webhook = Webhook(
+            id=self.next_id(),
+            token=secrets.token_urlsafe(48),
+            channel_id=channel_id,
+            guild_id=channel.guild_id,
+            name=name,
+            creator_id=creator_id,
         )
-        self.channels[cid] = channel
-        guild.channel_ids.append(cid)
-        return channel
+        self.webhooks[webhook.id] = webhook
+        return webhook
 
-    def add_role(
-        self, guild_id: int, name: str, *, permissions: int, role_id: int | None = None, **extra: Any
-    ) -> Role:
-        guild = self.guilds[guild_id]
-        rid = role_id if role_id is not None else self.next_id()
-        position = extra.pop("position", max((r.position for r in guild.roles.values()), default=-1) + 1)
-        role = Role(id=rid, guild_id=guild_id, name=name, permissions=permissions, position=position, **extra)
-        guild.roles[rid] = role
-        return role
+    @staticmethod
+    def webhook_author(webhook: Webhook, username: Any = None) -> User:
+        name = username if isinstance(username, str) and username else webhook.name
+        return User(id=webhook.id, username=name, bot=True)
 
-    def create_guild(
+    # -- membership, announced -----------------------------------------------------------------------
+    def add_guild(
         self,
         name: str,
+        members: int = 0,
         *,
-        guild_id: int | None = None,
-        owner_id: int | None = None,
         channels: Iterable[str] = ("general",),
-        everyone_permissions: int = Perm.EVERYONE,
+        guild_id: int | None = None,
     ) -> Guild:
-        gid = guild_id if guild_id is not None else self.next_id()
-        if owner_id is None:
-            owner_id = self.add_user(name=f"owner-{name}"[:32]).id
-        guild = Guild(id=gid, name=name, owner_id=owner_id)
-        self.guilds[gid] = guild
-        self.add_role(gid, "@everyone", permissions=everyone_permissions, role_id=gid, position=0)
-        for channel_name in channels:
-            self.add_channel(gid, channel_name)
-        guild.system_channel_id = guild.channel_ids[0] if guild.channel_ids else None
-        bot_role = self.add_role(gid, self.bot.username, permissions=Perm.BOT, managed=True, position=100)
-        self.join(gid, owner_id)
-        self.join(gid, self.bot.id, roles=[bot_role.id])
+        """A guild the bot joins, with ``members`` synthetic members (GUILD_CREATE)."""
+        guild = self.create_guild(name, channels=channels, guild_id=guild_id)
+        for i in range(members):
+            user = self.add_user(name=f"{name[:16]}-member-{i}")
+            self.join(guild.id, user.id)
+        self.announce(GUILD_CREATE, {"id": str(guild.id)}, guild_id=guild.id, intent=INTENT_GUILDS)
         return guild
 
-    def join(self, guild_id: int, user_id: int, *, roles: Iterable[int] = ()) -> Member:
-        member = Member(guild_id=guild_id, user_id=user_id, roles=list(roles))
-        self.guilds[guild_id].members[user_id] = member
+    def add_member(
+        self,
+        guild_id: int,
+        user_id: int | None = None,
+        name: str | None = None,
+        roles: Iterable[int | str] = (),
+        *,
+        accepts_dms: bool = True,
+    ) -> Member:
+        """A user joins ``guild_id`` (GUILD_MEMBER_ADD). ``roles``: ids or names."""
+        guild = self.guilds[guild_id]
+        user = self.users.get(user_id) if user_id is not None else None
+        if user is None:
+            user = self.add_user(user_id, name, accepts_dms=accepts_dms)
+        role_ids = []
+        for role in roles:
+            found = guild.roles.get(role) if isinstance(role, int) else guild.role_by_name(role)
+            if found is None:
+                raise KeyError(f"unknown role {role!r}")
+            role_ids.append(found.id)
+        member = self.join(guild_id, user.id, roles=role_ids)
+        data = member.payload(user)
+        data["guild_id"] = str(guild_id)
+        self.announce("GUILD_MEMBER_ADD", data, guild_id=guild_id, intent=INTENT_GUILD_MEMBERS)
         return member
 
-    # -- queries ----------------------------------------------------------------------------------
-    @property
-    def roles(self) -> dict[int, Role]:
-        """Every role of every guild, by id."""
-        return {rid: role for guild in self.guilds.values() for rid, role in guild.roles.items()}
-
-    @property
-    def members(self) -> dict[tuple[int, int], Member]:
-        """Every membership, by (guild id, user id)."""
-        return {(gid, uid): m for gid, guild in self.guilds.items() for uid, m in guild.members.items()}
-
-    def is_timed_out(self, guild: Guild, user_id: int) -> bool:
-        member = guild.members.get(user_id)
-        until = member.communication_disabled_until if member else None
-        if not until:
-            return False
-        when = datetime.datetime.fromisoformat(until)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.UTC)
-        return when > datetime.datetime.now(datetime.UTC)
-
-    def guild_of(self, channel_id: int) -> Guild | None:
-        channel = self.channels.get(channel_id)
-        if channel is None or channel.guild_id is None:
-            return None
-        return self.guilds.get(channel.guild_id)
-
-    def member_permissions(self, guild: Guild, user_id: int) -> int:
-        if user_id == guild.owner_id:
-            return Perm.ALL
-        member = guild.members.get(user_id)
-        if member is None:
-            return 0
-        perms = guild.everyone_role.permissions
-        for rid in member.roles:
-            role = guild.roles.get(rid)
-            if role is not None:
-                perms |= role.permissions
-        if perms & Perm.ADMINISTRATOR:
-            return Perm.ALL
-        return perms
-
-    def top_role_position(self, guild: Guild, user_id: int) -> int:
-        if user_id == guild.owner_id:
-            return 1 << 30
-        member = guild.members.get(user_id)
-        if member is None:
-            return 0
-        return max((guild.roles[r].position for r in member.roles if r in guild.roles), default=0)
-
-    def open_dm(self, user_id: int) -> Channel:
-        """The DM channel between the bot and ``user_id`` (created on first use, like Discord)."""
-        cid = self.dm_channel_by_user.get(user_id)
-        if cid is not None:
-            return self.channels[cid]
-        channel = Channel(id=self.next_id(), type=DM, name=None, recipient_ids=[user_id])
-        self.channels[channel.id] = channel
-        self.dm_channel_by_user[user_id] = channel.id
+    def add_text_channel(self, guild_id: int, name: str) -> Channel:
+        """A new text channel (CHANNEL_CREATE)."""
+        channel = self.add_channel(guild_id, name)
+        self.announce("CHANNEL_CREATE", channel.payload(), guild_id=guild_id, intent=INTENT_GUILDS)
         return channel
-
-    def store_message(self, message: StoredMessage) -> None:
-        channel = self.channels[message.channel_id]
-        channel.messages[message.id] = message
-        channel.last_message_id = message.id
-        if len(channel.messages) > self.message_limit:
-            channel.messages.popitem(last=False)
-
-    # -- payloads ---------------------------------------------------------------------------------
-    def guild_payload(self, guild: Guild) -> dict[str, Any]:
-        return {
-            "id": str(guild.id),
-            "name": guild.name,
-            "icon": None,
-            "splash": None,
-            "discovery_splash": None,
-            "banner": None,
-            "description": None,
-            "owner_id": str(guild.owner_id),
-            "afk_channel_id": None,
-            "afk_timeout": 300,
-            "verification_level": 1,
-            "default_message_notifications": 1,
-            "explicit_content_filter": 0,
-            "mfa_level": 0,
-            "nsfw_level": 0,
-            "premium_tier": 0,
-            "premium_subscription_count": 0,
-            "premium_progress_bar_enabled": False,
-            "preferred_locale": guild.preferred_locale,
-            "system_channel_id": str(guild.system_channel_id) if guild.system_channel_id else None,
-            "system_channel_flags": 0,
-            "rules_channel_id": None,
-            "public_updates_channel_id": None,
-            "safety_alerts_channel_id": None,
-            "vanity_url_code": None,
-            "features": ["COMMUNITY"],
-            "roles": [r.payload() for r in guild.roles.values()],
-            "emojis": [],
-            "stickers": [],
-            "max_members": 500000,
-        }
-
-    def guild_create_payload(self, guild: Guild, *, with_members: bool) -> dict[str, Any]:
-        """GUILD_CREATE: ``member_count`` equals the members sent when the bot has the members intent,
-        so discord.py sees the guild as chunked and does not request member chunks."""
-        data = self.guild_payload(guild)
-        if with_members:
-            members = [m.payload(self.users[m.user_id]) for m in guild.members.values()]
-        else:
-            bot_member = guild.members.get(self.bot.id)
-            members = [bot_member.payload(self.bot)] if bot_member else []
-        channels = []
-        for cid in guild.channel_ids:
-            channel_data = self.channels[cid].payload()
-            channel_data.pop("guild_id", None)
-            channels.append(channel_data)
-        bot_member = guild.members.get(self.bot.id)
-        data.update(
-            unavailable=False,
-            member_count=len(guild.members),
-            large=len(guild.members) >= 250,
-            joined_at=bot_member.joined_at if bot_member else iso_now(),
-            members=members,
-            channels=channels,
-            threads=[],
-            voice_states=[],
-            presences=[],
-            stage_instances=[],
-            guild_scheduled_events=[],
-            soundboard_sounds=[],
-        )
-        return data
-
-    def application_payload(self) -> dict[str, Any]:
-        owner_id = self.application_owner_id or self.bot.id
-        owner = self.users.get(owner_id) or self.bot
-        return {
-            "id": str(self.application_id),
-            "name": self.bot.username,
-            "description": "C.O.M.E.T. (local Discord emulator)",
-            "icon": None,
-            "rpc_origins": [],
-            "bot_public": False,
-            "bot_require_code_grant": False,
-            "owner": owner.payload(),
-            "team": None,
-            "verify_key": "0" * 64,
-            "flags": (1 << 12) | (1 << 14) | (1 << 18),  # members, presence(limited), message content intents
-            "tags": [],
-            "redirect_uris": [],
-            "interactions_endpoint_url": None,
-            "approximate_guild_count": len(self.guilds),
-            "bot": self.bot.payload(),
-        }

@@ -170,11 +170,11 @@ class ControlApi:
             raise BadInput("'channels' must be between 1 and 500")
         names = ["general"] + [f"channel-{i}" for i in range(1, channels)]
         gid = self.emu.add_guild(str(body.get("name") or "guild"), members, channels=names)
-        guild = self.emu.state.guilds[gid]
+        guild = self.emu.world.guilds[gid]
         return {
             "guild_id": str(gid),
             "channel_ids": [str(c) for c in guild.channel_ids],
-            "member_ids": [str(u) for u in guild.members if u != self.emu.state.bot.id],
+            "member_ids": [str(u) for u in guild.members if u != self.emu.world.bot.id],
         }
 
     async def post_load(self, request: web.Request) -> Any:
@@ -290,7 +290,7 @@ class ControlApi:
             channel_id = int(request.match_info["channel_id"])
         except ValueError:
             raise BadInput("channel id must be an integer") from None
-        if channel_id not in self.emu.state.channels:
+        if channel_id not in self.emu.world.channels:
             raise BadInput(f"unknown channel {channel_id}")
         return [_bot_message(m) for m in self.emu.bot_messages(channel_id)]
 

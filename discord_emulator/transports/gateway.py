@@ -22,21 +22,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from discord_emulator.core.events import (
+    GUILD_CREATE,
+    INTENT_GUILD_MEMBERS,
+    INTENT_MESSAGE_CONTENT,
+    Event,
+)
+from discord_emulator.core.payloads import guild_create_payload
+
 if TYPE_CHECKING:
-    from discord_emulator.core.world import EmulatorState
+    from discord_emulator.core.world import World
 
 log = logging.getLogger(__name__)
-
-# Gateway intents (Discord API bits).
-INTENT_GUILDS = 1 << 0
-INTENT_GUILD_MEMBERS = 1 << 1
-INTENT_GUILD_MODERATION = 1 << 2
-INTENT_GUILD_MESSAGES = 1 << 9
-INTENT_GUILD_MESSAGE_REACTIONS = 1 << 10
-INTENT_GUILD_MESSAGE_TYPING = 1 << 11
-INTENT_DIRECT_MESSAGES = 1 << 12
-INTENT_DIRECT_MESSAGE_REACTIONS = 1 << 13
-INTENT_MESSAGE_CONTENT = 1 << 15
 
 # Close codes that tell discord.py what went wrong.
 CLOSE_UNKNOWN_OPCODE = 4001
@@ -128,7 +125,7 @@ class GatewayConnection:
 class Gateway:
     def __init__(
         self,
-        state: EmulatorState,
+        world: World,
         *,
         heartbeat_interval: float,
         resume_url: Callable[[], str],
@@ -138,7 +135,7 @@ class Gateway:
         resume_window: float = 300.0,
         heartbeat_ack_delay: float = 0.05,
     ) -> None:
-        self.state = state
+        self.world = world
         self.heartbeat_interval = heartbeat_interval
         # A simulated round trip (50 ms, a typical one to Discord). discord.py stamps a heartbeat's
         # send time in its keep-alive thread only after the loop has written it; an ACK that arrives
@@ -260,14 +257,14 @@ class Gateway:
         self.identify_count += 1
         conn.session = session
         session.connection = conn
-        guilds = [g for g in self.state.guilds.values() if shard_for(g.id, shard_count) == shard_id]
+        guilds = [g for g in self.world.guilds.values() if shard_for(g.id, shard_count) == shard_id]
         ready: dict[str, Any] = {
             "v": 10,
-            "user": dict(self.state.bot.payload(), verified=True, mfa_enabled=False, flags=0),
+            "user": dict(self.world.bot.payload(), verified=True, mfa_enabled=False, flags=0),
             "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
             "resume_gateway_url": self._resume_url(),
-            "application": {"id": str(self.state.application_id), "flags": 0},
+            "application": {"id": str(self.world.application_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
             "user_settings": {},
@@ -282,7 +279,7 @@ class Gateway:
         with_members = session.has_intent(INTENT_GUILD_MEMBERS)
         for guild in guilds:
             session.frame(
-                "GUILD_CREATE", _DUMPS(self.state.guild_create_payload(guild, with_members=with_members))
+                "GUILD_CREATE", _DUMPS(guild_create_payload(self.world, guild, with_members=with_members))
             )
         await self._catch_up(conn, session, 0)
 
@@ -337,7 +334,7 @@ class Gateway:
             return
         guild_ids = d.get("guild_id")
         for raw_gid in guild_ids if isinstance(guild_ids, list) else [guild_ids]:
-            guild = self.state.guilds.get(int(raw_gid)) if raw_gid is not None else None
+            guild = self.world.guilds.get(int(raw_gid)) if raw_gid is not None else None
             if guild is None:
                 continue
             query = d.get("query")
@@ -345,7 +342,7 @@ class Gateway:
             limit = int(d.get("limit") or 0) or len(guild.members)
             members = []
             for member in guild.members.values():
-                user = self.state.users[member.user_id]
+                user = self.world.users[member.user_id]
                 if user_ids and member.user_id not in user_ids:
                     continue
                 if query and not user.username.lower().startswith(str(query).lower()):
@@ -426,12 +423,25 @@ class Gateway:
             count += 1
         return count
 
+    async def publish(self, event: Event) -> None:
+        """The world's event listener: send ``event`` to the sessions that should see it."""
+        if event.name == GUILD_CREATE:
+            await self.dispatch_guild_create(event.guild_id or int(event.data["id"]))
+            return
+        await self.dispatch(
+            event.name,
+            event.data,
+            guild_id=event.guild_id,
+            intent=event.intent,
+            content_gated=event.content_gated,
+        )
+
     async def dispatch_guild_create(self, guild_id: int) -> None:
         """A guild the bot just joined (added after READY)."""
-        guild = self.state.guilds[guild_id]
+        guild = self.world.guilds[guild_id]
         for session in self.targets(guild_id):
-            payload = self.state.guild_create_payload(
-                guild, with_members=session.has_intent(INTENT_GUILD_MEMBERS)
+            payload = guild_create_payload(
+                self.world, guild, with_members=session.has_intent(INTENT_GUILD_MEMBERS)
             )
             await self._send_to(session, "GUILD_CREATE", _DUMPS(payload))
 

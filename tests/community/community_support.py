@@ -49,7 +49,7 @@ class Harness:
         return [m.content for m in self.emu.bot_messages(MOD_LOG)]
 
     def member_role_names(self, user_id: int) -> set[str]:
-        guild = self.emu.state.guilds[DEMO.guild_id]
+        guild = self.emu.world.guilds[DEMO.guild_id]
         return {guild.roles[r].name for r in guild.members[user_id].roles if r in guild.roles}
 
     def sample(self, name: str, **labels: str) -> float:

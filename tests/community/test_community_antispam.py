@@ -14,7 +14,7 @@ MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 
 
 def timed_out(harness: Harness, user_id: int) -> bool:
-    return harness.emu.state.guilds[GUILD].members[user_id].communication_disabled_until is not None
+    return harness.emu.world.guilds[GUILD].members[user_id].communication_disabled_until is not None
 
 
 async def barrier(harness: Harness) -> None:

@@ -20,7 +20,7 @@ MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
 
 
 def timed_out_until(harness: Harness, user_id: int) -> dt.datetime | None:
-    until = harness.emu.state.guilds[GUILD].members[user_id].communication_disabled_until
+    until = harness.emu.world.guilds[GUILD].members[user_id].communication_disabled_until
     return dt.datetime.fromisoformat(until) if until else None
 
 
@@ -99,8 +99,8 @@ async def test_members_without_permission_are_refused(community_factory, locale:
 async def test_the_configured_moderator_role_is_enough(emulator: Emulator, community_factory) -> None:  # type: ignore[no-untyped-def]
     helper, target = MEMBERS[4], MEMBERS[5]
     # A role with no Discord permission at all, named as configured (set up before the bot logs in).
-    role = emulator.state.add_role(GUILD, "Helper", permissions=0)
-    emulator.state.guilds[GUILD].members[helper].roles.append(role.id)
+    role = emulator.world.add_role(GUILD, "Helper", permissions=0)
+    emulator.world.guilds[GUILD].members[helper].roles.append(role.id)
     harness: Harness = await community_factory(moderator_role="Helper")
     reply = await harness.say(helper, f"!warn <@{target}> helper warning")
     assert reply.content == "⚠️ kenzoku さんに警告しました（累計 1 件）。理由: helper warning"
@@ -194,7 +194,7 @@ async def test_targets_that_cannot_be_moderated(community: Harness) -> None:
         community.sample("comet_commands_total", command="timeout", kind="prefix", outcome="check_failed")
         == 1
     )
-    other_bot = community.emu.state.add_user(name="other-bot", bot=True).id
+    other_bot = community.emu.world.add_user(name="other-bot", bot=True).id
     community.emu.add_member(GUILD, other_bot)
     await community.emu.wait_for(lambda: community.bot.get_guild(GUILD).get_member(other_bot) is not None)  # type: ignore[union-attr]
     reply = await community.say(MOD, f"!warn <@{other_bot}> bot")

@@ -82,7 +82,7 @@ def test_well_formed_durations_read_exactly_up_to_the_limit(parts: list[tuple[in
 
 
 def assert_nothing_happened(harness: Harness, target: int, kind: str, answered: int) -> None:
-    assert harness.emu.state.guilds[GUILD].members[target].communication_disabled_until is None
+    assert harness.emu.world.guilds[GUILD].members[target].communication_disabled_until is None
     assert not harness.emu.requests_to(MEMBER_ROUTE, "PATCH")
     harness.bot.flush_metrics()
     counted = harness.sample("comet_commands_total", command="timeout", kind=kind, outcome="bad_argument")

@@ -126,7 +126,7 @@ async def test_reload_every_extension_twice_under_traffic_keeps_every_count(come
     # has been answered: that the bot answers while a reload runs is then a fact the test checks,
     # not an accident of timing (a bot that stopped answering during reloads would fail here).
     real_reload = h.bot.reload_extension
-    mod_log = h.emu.state.channels[DEMO.mod_log_channel_id]
+    mod_log = h.emu.world.channels[DEMO.mod_log_channel_id]
     paused: list[str] = []
 
     async def reload_while_members_are_answered(name: str, *, package: str | None = None) -> None:

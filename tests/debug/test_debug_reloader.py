@@ -113,7 +113,6 @@ def test_process_state_modules_are_protected() -> None:
         "comet.telemetry",
         "comet.secure_http",
         "comet.reloader",
-        "discord_emulator.core.world",
         "comet.launcher",
         "comet.shutdown",
         "comet.tree",
@@ -121,6 +120,9 @@ def test_process_state_modules_are_protected() -> None:
         "comet.ops.render",
     ):
         assert is_protected(name), name
+        assert not is_reloadable_module(name), name
+    # Outside the comet package (the emulator, discord.py, the standard library): never reloaded.
+    for name in ("discord_emulator.core.world", "discord.ext.commands", "json"):
         assert not is_reloadable_module(name), name
     for name in ("comet.cogs.debug", "comet.talents"):
         assert not is_protected(name)

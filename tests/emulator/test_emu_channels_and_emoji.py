@@ -22,7 +22,7 @@ def general(bot: commands.Bot) -> discord.TextChannel:
 
 
 def grant_manage_channels(emulator: Emulator) -> None:
-    guild = emulator.state.guilds[DEMO.guild_id]
+    guild = emulator.world.guilds[DEMO.guild_id]
     guild.roles[DEMO.bot_role_id].permissions |= Perm.MANAGE_CHANNELS
 
 
@@ -32,7 +32,7 @@ async def test_channel_edit_needs_manage_channels(emulator: Emulator, discord_bo
     with pytest.raises(discord.Forbidden) as denied:
         await channel.edit(name="renamed")
     assert denied.value.code == 50013
-    assert emulator.state.channels[GENERAL].name == "general"
+    assert emulator.world.channels[GENERAL].name == "general"
     assert [r.status for r in emulator.requests_to(CHANNEL_ROUTE, "PATCH")] == [403]
 
 
@@ -54,15 +54,15 @@ async def test_channel_edit_changes_the_channel_and_the_bots_cache(
     edited = await channel.edit(name="zatsudan", topic="今日の配信の感想", slowmode_delay=5, reason="tidy")
     assert edited is not None
     assert (edited.name, edited.topic, edited.slowmode_delay) == ("zatsudan", "今日の配信の感想", 5)
-    stored = emulator.state.channels[GENERAL]
+    stored = emulator.world.channels[GENERAL]
     assert (stored.name, stored.topic, stored.rate_limit_per_user) == ("zatsudan", "今日の配信の感想", 5)
     # CHANNEL_UPDATE reached the gateway: the cached channel (not only the returned copy) is renamed.
     await emulator.wait_for(lambda: bool(updates))
     assert updates == [("general", "zatsudan", "今日の配信の感想")]
     cached = general(discord_bot)
     assert (cached.name, cached.topic, cached.slowmode_delay) == ("zatsudan", "今日の配信の感想", 5)
-    assert emulator.state.audit_log[-1]["action"] == "channel_update"
-    assert emulator.state.audit_log[-1]["reason"] == "tidy"
+    assert emulator.world.audit_log[-1]["action"] == "channel_update"
+    assert emulator.world.audit_log[-1]["reason"] == "tidy"
 
     await cached.edit(topic=None)
     await emulator.wait_for(lambda: len(updates) == 2)
@@ -88,7 +88,7 @@ async def test_a_bad_channel_edit_is_refused_and_changes_nothing(
         await channel.edit(**changes)  # type: ignore[arg-type]
     assert (bad.value.status, bad.value.code) == (400, 50035)
     assert field in bad.value.text
-    stored = emulator.state.channels[GENERAL]
+    stored = emulator.world.channels[GENERAL]
     assert (stored.name, stored.topic, stored.rate_limit_per_user) == ("general", "雑談", 0)
 
 
@@ -110,9 +110,9 @@ async def test_unicode_and_custom_emoji_are_taken_as_reactions(
 ) -> None:
     sent = await general(discord_bot).send("vote!")
     await sent.add_reaction(emoji)
-    assert emulator.state.channels[GENERAL].messages[sent.id].reactions == {emoji: [DEMO.bot_user_id]}
+    assert emulator.world.channels[GENERAL].messages[sent.id].reactions == {emoji: [DEMO.bot_user_id]}
     await sent.remove_reaction(emoji, discord.Object(DEMO.bot_user_id))
-    assert emulator.state.channels[GENERAL].messages[sent.id].reactions == {emoji: []}
+    assert emulator.world.channels[GENERAL].messages[sent.id].reactions == {emoji: []}
 
 
 @pytest.mark.asyncio
@@ -125,7 +125,7 @@ async def test_anything_else_is_unknown_emoji(
         await sent.add_reaction(emoji)
     assert (unknown.value.status, unknown.value.code) == (400, 10014)
     assert unknown.value.text == "Unknown Emoji"
-    assert emulator.state.channels[GENERAL].messages[sent.id].reactions == {}
+    assert emulator.world.channels[GENERAL].messages[sent.id].reactions == {}
     with pytest.raises(discord.HTTPException) as also_unknown:
         await sent.remove_reaction(emoji, discord.Object(DEMO.bot_user_id))
     assert also_unknown.value.code == 10014
@@ -139,4 +139,4 @@ async def test_a_member_cannot_react_with_something_that_is_not_an_emoji(
     with pytest.raises(ValueError, match="not an emoji"):
         await emulator.add_reaction(GENERAL, sent.id, MEMBER, "not an emoji")
     await emulator.add_reaction(GENERAL, sent.id, MEMBER, "👍")
-    assert emulator.state.channels[GENERAL].messages[sent.id].reactions == {"👍": [MEMBER]}
+    assert emulator.world.channels[GENERAL].messages[sent.id].reactions == {"👍": [MEMBER]}

@@ -47,8 +47,8 @@ async def test_sharded_bot_split_over_two_processes(emulator: Emulator) -> None:
     demo_shard = (DEMO.guild_id >> 22) % 2  # 1
     local_shard = 1 - demo_shard
     other_guild = emulator.add_guild("shard-local", members=2, shard=local_shard)
-    other_channel = emulator.state.guilds[other_guild].channel_ids[0]
-    other_member = next(u for u in emulator.state.guilds[other_guild].members if u != DEMO.bot_user_id)
+    other_channel = emulator.world.guilds[other_guild].channel_ids[0]
+    other_member = next(u for u in emulator.world.guilds[other_guild].members if u != DEMO.bot_user_id)
 
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

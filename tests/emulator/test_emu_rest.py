@@ -58,7 +58,7 @@ async def test_timeout_nick_roles_kick_ban_with_reasons(
     assert member is not None
     until = discord.utils.utcnow() + datetime.timedelta(minutes=5)
     await member.timeout(until, reason="spam")
-    state_member = emulator.state.guilds[DEMO.guild_id].members[MEMBER]
+    state_member = emulator.world.guilds[DEMO.guild_id].members[MEMBER]
     assert state_member.communication_disabled_until is not None
     await emulator.wait_for(lambda: member.is_timed_out())  # GUILD_MEMBER_UPDATE reached the cache
     with pytest.raises(PermissionError):  # like Discord, a timed-out member cannot post
@@ -71,16 +71,16 @@ async def test_timeout_nick_roles_kick_ban_with_reasons(
     await member.remove_roles(pekora)
     assert DEMO.talent_role_ids["Pekora"] not in state_member.roles
     await member.kick(reason="bye")
-    assert MEMBER not in emulator.state.guilds[DEMO.guild_id].members
+    assert MEMBER not in emulator.world.guilds[DEMO.guild_id].members
     await emulator.wait_for(lambda: guild.get_member(MEMBER) is None)
     await guild.ban(discord.Object(DEMO.member_ids[3]), reason="raid")
-    assert emulator.state.guilds[DEMO.guild_id].bans == {DEMO.member_ids[3]: "raid"}
-    assert [e["reason"] for e in emulator.state.audit_log] == ["spam", "oshi", None, None, "bye", "raid"]
+    assert emulator.world.guilds[DEMO.guild_id].bans == {DEMO.member_ids[3]: "raid"}
+    assert [e["reason"] for e in emulator.world.audit_log] == ["spam", "oshi", None, None, "bye", "raid"]
     [patch] = emulator.requests_to("/guilds/{guild_id}/members/{user_id}", "PATCH")[:1]
     assert patch.reason == "spam" and patch.json["communication_disabled_until"]
     assert [b.user.id async for b in guild.bans()] == [DEMO.member_ids[3]]
     await guild.unban(discord.Object(DEMO.member_ids[3]))
-    assert emulator.state.guilds[DEMO.guild_id].bans == {}
+    assert emulator.world.guilds[DEMO.guild_id].bans == {}
 
 
 @pytest.mark.asyncio
@@ -114,7 +114,7 @@ async def test_reactions_typing_purge_and_message_limits(
     assert isinstance(channel, discord.TextChannel)
     async with channel.typing():
         sent = await channel.send("vote!")
-    assert emulator.state.channels[GENERAL].typing_count >= 1
+    assert emulator.world.channels[GENERAL].typing_count >= 1
     await sent.add_reaction("👍")
     await emulator.add_reaction(GENERAL, sent.id, MEMBER, "👍")
     await emulator.wait_for(lambda: (MEMBER, "👍") in seen)
@@ -186,7 +186,7 @@ async def test_guild_command_sync_and_subcommands(emulator: Emulator, discord_bo
     discord_bot.tree.add_command(group, guild=guild)
     synced = await discord_bot.tree.sync(guild=guild)
     assert [c.name for c in synced] == ["oshi"] and synced[0].guild_id == DEMO.guild_id
-    assert list(emulator.state.guild_commands[DEMO.guild_id]) == ["oshi"]
+    assert list(emulator.world.guild_commands[DEMO.guild_id]) == ["oshi"]
     miko = DEMO.talent_role_ids["Miko"]
     inter = await emulator.send_slash(GENERAL, MEMBER, "oshi", {"talent": miko}, "set")
     assert inter["data"]["guild_id"] == str(DEMO.guild_id)
@@ -223,7 +223,7 @@ async def test_bot_without_message_content_intent_sees_empty_content(emulator: E
         await emulator.send_message(GENERAL, MEMBER, f"<@{DEMO.bot_user_id}> hello")
         await emulator.wait_for(lambda: len(seen) == 2)
         assert seen == ["", f"<@{DEMO.bot_user_id}> hello"]
-        assert demo_guild(bot).member_count == len(emulator.state.guilds[DEMO.guild_id].members)
+        assert demo_guild(bot).member_count == len(emulator.world.guilds[DEMO.guild_id].members)
     finally:
         await stop_client(bot, task)
 

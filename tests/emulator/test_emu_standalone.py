@@ -120,3 +120,32 @@ def test_an_unknown_seed_is_a_clear_error() -> None:
     assert result.returncode == 2
     assert "seed 'nosuch.module:seed': cannot import nosuch.module" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _imports(path: Path) -> set[str]:
+    """Every discord_emulator module ``path`` imports (also under TYPE_CHECKING)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("discord_emulator"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("discord_emulator"))
+    return found
+
+
+def test_the_core_knows_no_transport_and_transports_not_each_other() -> None:
+    package = ROOT / "discord_emulator"
+    layers = {
+        "core": ("discord_emulator.transports", "discord_emulator.server", "discord_emulator.testing"),
+        "transports/rest": ("discord_emulator.transports.gateway", "discord_emulator.transports.control"),
+    }
+    for folder, forbidden in layers.items():
+        for path in sorted((package / folder).rglob("*.py")):
+            bad = {m for m in _imports(path) if m.startswith(forbidden)}
+            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+    gateway = _imports(package / "transports" / "gateway.py")
+    assert not {
+        m for m in gateway if m.startswith(("discord_emulator.transports", "discord_emulator.server"))
+    }

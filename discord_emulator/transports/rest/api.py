@@ -14,20 +14,18 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import BodyPartReader, web
 
 from discord_emulator.core.messages import ApiError, not_found
+from discord_emulator.core.payloads import application_payload
 from discord_emulator.core.record import UNKNOWN_ROUTE, RecordedRequest
-from discord_emulator.transports.rest.base import Call, json_response
+from discord_emulator.transports.rest.base import Call, RestHost, json_response
 from discord_emulator.transports.rest.guilds import GuildRoutes
 from discord_emulator.transports.rest.hooks import HookRoutes
 from discord_emulator.transports.rest.messages import MessageRoutes
 from discord_emulator.transports.rest.routing import Router
-
-if TYPE_CHECKING:
-    from discord_emulator.server import Emulator
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +43,8 @@ def _strip_api_prefix(path: str) -> str | None:
 
 
 class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
-    def __init__(self, emu: Emulator) -> None:
-        super().__init__(emu)
+    def __init__(self, host: RestHost) -> None:
+        super().__init__(host)
         self.router = Router()
         self._register()
 
@@ -79,7 +77,7 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
                 request.headers
             ):
                 raise ApiError(401, 0, "401: Unauthorized")
-            faults = self.emu.faults
+            faults = self.host.faults
             if faults.active:
                 delay, fault = faults.take(method, template, path)
                 if delay:
@@ -97,8 +95,8 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
             status, out = 500, {"message": "500: Internal Server Error", "code": 0}
         now = time.monotonic()
         record = RecordedRequest(method, path, template, body, status, now, dict(request.query), reason)
-        self.emu.requests.append(record)
-        self.emu.notify()
+        self.host.requests.append(record)
+        self.host.notify()
         return json_response(status, out, headers)
 
     async def _read_multipart(self, request: web.Request) -> tuple[bytes, Any, list[tuple[str, bytes]]]:
@@ -182,24 +180,24 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
 
     # -- users / application / gateway -------------------------------------------------------------
     async def get_me(self, call: Call) -> tuple[int, Any]:
-        return 200, dict(self.state.bot.payload(), verified=True, mfa_enabled=False, flags=0, locale="ja")
+        return 200, dict(self.world.bot.payload(), verified=True, mfa_enabled=False, flags=0, locale="ja")
 
     async def get_user(self, call: Call) -> tuple[int, Any]:
-        user = self.state.users.get(call.id("user_id", "User", 10013))
+        user = self.world.users.get(call.id("user_id", "User", 10013))
         if user is None:
             raise not_found("User", 10013)
         return 200, user.payload()
 
     async def get_application(self, call: Call) -> tuple[int, Any]:
-        return 200, self.state.application_payload()
+        return 200, application_payload(self.world)
 
     async def get_gateway(self, call: Call) -> tuple[int, Any]:
-        return 200, {"url": self.emu.gateway_url}
+        return 200, {"url": self.host.gateway_url}
 
     async def get_gateway_bot(self, call: Call) -> tuple[int, Any]:
         return 200, {
-            "url": self.emu.gateway_url,
-            "shards": self.emu.shard_count,
+            "url": self.host.gateway_url,
+            "shards": self.host.shard_count,
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from discord_emulator.core.messages import ApiError, form_error, missing_permissions, not_found
-from discord_emulator.core.models import Guild, Perm
-from discord_emulator.transports.gateway import (
+from discord_emulator.core.events import (
     INTENT_GUILD_MEMBERS,
     INTENT_GUILD_MODERATION,
 )
+from discord_emulator.core.messages import ApiError, form_error, missing_permissions, not_found
+from discord_emulator.core.models import Guild, Perm
+from discord_emulator.core.payloads import guild_payload
 from discord_emulator.transports.rest.base import Call, RestBase
 
 MAX_TIMEOUT = datetime.timedelta(days=28)
@@ -20,14 +21,14 @@ class GuildRoutes(RestBase):
     # -- guilds / members --------------------------------------------------------------------------
     async def get_guild(self, call: Call) -> tuple[int, Any]:
         guild = self._guild(call)
-        data = self.state.guild_payload(guild)
+        data = guild_payload(guild)
         if call.query.get("with_counts") in ("true", "1"):
             data.update(approximate_member_count=len(guild.members), approximate_presence_count=0)
         return 200, data
 
     async def guild_channels(self, call: Call) -> tuple[int, Any]:
         guild = self._guild(call)
-        return 200, [self.state.channels[c].payload() for c in guild.channel_ids]
+        return 200, [self.world.channels[c].payload() for c in guild.channel_ids]
 
     async def guild_roles(self, call: Call) -> tuple[int, Any]:
         return 200, [r.payload() for r in self._guild(call).roles.values()]
@@ -37,12 +38,12 @@ class GuildRoutes(RestBase):
         limit = max(1, min(1000, int(call.query.get("limit", 1))))
         after = int(call.query.get("after", 0))
         members = sorted((m for m in guild.members.values() if m.user_id > after), key=lambda m: m.user_id)
-        return 200, [m.payload(self.state.users[m.user_id]) for m in members[:limit]]
+        return 200, [m.payload(self.world.users[m.user_id]) for m in members[:limit]]
 
     async def get_member(self, call: Call) -> tuple[int, Any]:
         guild = self._guild(call)
         member = self._member(guild, call)
-        return 200, member.payload(self.state.users[member.user_id])
+        return 200, member.payload(self.world.users[member.user_id])
 
     async def edit_member(self, call: Call) -> tuple[int, Any]:
         guild = self._guild(call)
@@ -52,7 +53,7 @@ class GuildRoutes(RestBase):
         if "communication_disabled_until" in body:
             self._require(guild, Perm.MODERATE_MEMBERS)
             self._require_above(guild, member.user_id)
-            if self.state.member_permissions(guild, member.user_id) & Perm.ADMINISTRATOR:
+            if self.world.member_permissions(guild, member.user_id) & Perm.ADMINISTRATOR:
                 raise missing_permissions()
             until = body["communication_disabled_until"]
             if until is not None:
@@ -68,7 +69,7 @@ class GuildRoutes(RestBase):
             member.communication_disabled_until = until
             changes["communication_disabled_until"] = until
         if "nick" in body:
-            if member.user_id != self.state.bot.id:
+            if member.user_id != self.world.bot.id:
                 self._require(guild, Perm.MANAGE_NICKNAMES)
                 self._require_above(guild, member.user_id)
             member.nick = body["nick"] or None
@@ -76,7 +77,7 @@ class GuildRoutes(RestBase):
         if "roles" in body:
             self._require(guild, Perm.MANAGE_ROLES)
             new_roles = [int(r) for r in body["roles"] or []]
-            bot_top = self.state.top_role_position(guild, self.state.bot.id)
+            bot_top = self.world.top_role_position(guild, self.world.bot.id)
             for rid in set(new_roles) ^ set(member.roles):
                 role = guild.roles.get(rid)
                 if role is None:
@@ -86,13 +87,13 @@ class GuildRoutes(RestBase):
             member.roles = new_roles
             changes["roles"] = [str(r) for r in new_roles]
         self._audit(guild, "member_update", member.user_id, call, changes=changes)
-        await self.emu.gateway.dispatch(
+        await self.world.emit(
             "GUILD_MEMBER_UPDATE",
             self._member_event(guild, member),
             guild_id=guild.id,
             intent=INTENT_GUILD_MEMBERS,
         )
-        return 200, member.payload(self.state.users[member.user_id])
+        return 200, member.payload(self.world.users[member.user_id])
 
     async def _change_role(self, call: Call, *, add: bool) -> tuple[int, Any]:
         guild = self._guild(call)
@@ -101,14 +102,14 @@ class GuildRoutes(RestBase):
         if role is None:
             raise not_found("Role", 10011)
         self._require(guild, Perm.MANAGE_ROLES)
-        if role.position >= self.state.top_role_position(guild, self.state.bot.id) or role.managed:
+        if role.position >= self.world.top_role_position(guild, self.world.bot.id) or role.managed:
             raise missing_permissions()
         if add and role.id not in member.roles:
             member.roles.append(role.id)
         elif not add and role.id in member.roles:
             member.roles.remove(role.id)
         self._audit(guild, "role_add" if add else "role_remove", member.user_id, call, role_id=role.id)
-        await self.emu.gateway.dispatch(
+        await self.world.emit(
             "GUILD_MEMBER_UPDATE",
             self._member_event(guild, member),
             guild_id=guild.id,
@@ -124,10 +125,8 @@ class GuildRoutes(RestBase):
 
     async def _remove_member(self, guild: Guild, user_id: int) -> None:
         guild.members.pop(user_id, None)
-        data = {"guild_id": str(guild.id), "user": self.state.users[user_id].payload()}
-        await self.emu.gateway.dispatch(
-            "GUILD_MEMBER_REMOVE", data, guild_id=guild.id, intent=INTENT_GUILD_MEMBERS
-        )
+        data = {"guild_id": str(guild.id), "user": self.world.users[user_id].payload()}
+        await self.world.emit("GUILD_MEMBER_REMOVE", data, guild_id=guild.id, intent=INTENT_GUILD_MEMBERS)
 
     async def kick(self, call: Call) -> tuple[int, Any]:
         guild = self._guild(call)
@@ -142,9 +141,9 @@ class GuildRoutes(RestBase):
         guild = self._guild(call)
         self._require(guild, Perm.BAN_MEMBERS)
         return 200, [
-            {"reason": reason, "user": self.state.users[uid].payload()}
+            {"reason": reason, "user": self.world.users[uid].payload()}
             for uid, reason in guild.bans.items()
-            if uid in self.state.users
+            if uid in self.world.users
         ]
 
     async def get_ban(self, call: Call) -> tuple[int, Any]:
@@ -153,12 +152,12 @@ class GuildRoutes(RestBase):
         uid = call.id("user_id", "Ban", 10026)
         if uid not in guild.bans:
             raise not_found("Ban", 10026)
-        return 200, {"reason": guild.bans[uid], "user": self.state.users[uid].payload()}
+        return 200, {"reason": guild.bans[uid], "user": self.world.users[uid].payload()}
 
     async def ban(self, call: Call) -> tuple[int, Any]:
         guild = self._guild(call)
         uid = call.id("user_id", "User", 10013)
-        user = self.state.users.get(uid)
+        user = self.world.users.get(uid)
         if user is None:
             raise not_found("User", 10013)
         self._require(guild, Perm.BAN_MEMBERS)
@@ -168,7 +167,7 @@ class GuildRoutes(RestBase):
         self._audit(
             guild, "ban", uid, call, delete_message_seconds=call.body().get("delete_message_seconds", 0)
         )
-        await self.emu.gateway.dispatch(
+        await self.world.emit(
             "GUILD_BAN_ADD",
             {"guild_id": str(guild.id), "user": user.payload()},
             guild_id=guild.id,
@@ -185,9 +184,9 @@ class GuildRoutes(RestBase):
         if guild.bans.pop(uid, "missing") == "missing":
             raise not_found("Ban", 10026)
         self._audit(guild, "unban", uid, call)
-        await self.emu.gateway.dispatch(
+        await self.world.emit(
             "GUILD_BAN_REMOVE",
-            {"guild_id": str(guild.id), "user": self.state.users[uid].payload()},
+            {"guild_id": str(guild.id), "user": self.world.users[uid].payload()},
             guild_id=guild.id,
             intent=INTENT_GUILD_MODERATION,
         )
@@ -195,12 +194,12 @@ class GuildRoutes(RestBase):
 
     # -- application commands ----------------------------------------------------------------------
     def _command_table(self, call: Call) -> dict[str, dict[str, Any]]:
-        if call.params.get("application_id") != str(self.state.application_id):
+        if call.params.get("application_id") != str(self.world.application_id):
             raise not_found("Application", 10002)
         if "guild_id" in call.params:
             guild = self._guild(call)
-            return self.state.guild_commands.setdefault(guild.id, {})
-        return self.state.global_commands
+            return self.world.guild_commands.setdefault(guild.id, {})
+        return self.world.global_commands
 
     def _command_payload(self, call: Call, spec: Any, existing: dict[str, Any] | None) -> dict[str, Any]:
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
@@ -214,9 +213,9 @@ class GuildRoutes(RestBase):
             "nsfw": False,
             **spec,
         }
-        command["id"] = existing["id"] if existing else str(self.state.next_id())
-        command["application_id"] = str(self.state.application_id)
-        command["version"] = str(self.state.next_id())
+        command["id"] = existing["id"] if existing else str(self.world.next_id())
+        command["application_id"] = str(self.world.application_id)
+        command["version"] = str(self.world.next_id())
         if "guild_id" in call.params:
             command["guild_id"] = call.params["guild_id"]
         return command

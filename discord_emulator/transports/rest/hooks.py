@@ -14,31 +14,31 @@ from discord_emulator.transports.rest.base import Call, RestBase
 class HookRoutes(RestBase):
     # -- interactions ------------------------------------------------------------------------------
     async def interaction_callback(self, call: Call) -> tuple[int, Any]:
-        record = self.emu.interaction_by_token(call.params["interaction_token"])
+        record = self.world.interaction_by_token(call.params["interaction_token"])
         if record is None or str(record.id) != call.params["interaction_id"]:
             raise not_found("interaction", 10062)
         if record.acknowledged:
             raise ApiError(400, 40060, "Interaction has already been acknowledged.")
-        ack_timeout = self.emu.interaction_ack_timeout
+        ack_timeout = self.host.interaction_ack_timeout
         if ack_timeout is not None and time.monotonic() - record.created_at > ack_timeout:
             raise not_found("interaction", 10062)
         body = call.body()
         kind = body.get("type")
         data = body.get("data") or {}
-        channel = self.state.channels[record.channel_id]
+        channel = self.world.channels[record.channel_id]
         message: StoredMessage | None = None
         if kind == 4:
-            attachments = msgs.attachment_payloads(self.state, self.emu.url, channel.id, call.files)
+            attachments = msgs.attachment_payloads(self.world, self.host.url, channel.id, call.files)
             message = msgs.build_message(
-                self.state, channel, self.state.bot, data, attachments=attachments, files=call.files,
+                self.world, channel, self.world.bot, data, attachments=attachments, files=call.files,
                 interaction=record.payload,
             )  # fmt: skip
         elif kind == 5:
             flags = FLAG_LOADING | (int(data.get("flags") or 0) & FLAG_EPHEMERAL)
             message = msgs.build_message(
-                self.state,
+                self.world,
                 channel,
-                self.state.bot,
+                self.world.bot,
                 {},
                 interaction=record.payload,
                 require_content=False,
@@ -52,7 +52,7 @@ class HookRoutes(RestBase):
             record.original_message_id = target.id
             if kind == 7:
                 msgs.apply_edit(target, data)
-                await self._dispatch_message("MESSAGE_UPDATE", target)
+                await self.world.message_updated(target)
         elif kind == 8:
             choices = data.get("choices")
             if not isinstance(choices, list) or len(choices) > 25:
@@ -67,7 +67,7 @@ class HookRoutes(RestBase):
         interaction_info: dict[str, Any] = {"id": str(record.id), "type": record.type}
         resource: dict[str, Any] | None = None
         if message is not None:
-            await self.post_message(channel, message)
+            await self.world.post_message(message)
             record.original_message_id = message.id
             interaction_info.update(
                 response_message_id=str(message.id),
@@ -87,20 +87,20 @@ class HookRoutes(RestBase):
     # -- webhooks (channel webhooks and interaction followups) -------------------------------------
     async def create_webhook(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
-        guild = self.state.guild_of(channel.id)
+        guild = self.world.guild_of(channel.id)
         if guild is None:
             raise ApiError(400, 50035, "Invalid Form Body")
         self._require(guild, Perm.MANAGE_WEBHOOKS)
         name = call.body().get("name")
         if not isinstance(name, str) or not 1 <= len(name) <= 80:
             raise form_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 80 in length.")
-        webhook = self.emu.new_webhook(channel.id, name, creator_id=self.state.bot.id)
+        webhook = self.world.new_webhook(channel.id, name, creator_id=self.world.bot.id)
         return 200, self.webhook_payload(webhook, with_token=True)
 
     async def channel_webhooks(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
-        self._require(self.state.guild_of(channel.id), Perm.MANAGE_WEBHOOKS)
-        hooks = [w for w in self.state.webhooks.values() if w.channel_id == channel.id]
+        self._require(self.world.guild_of(channel.id), Perm.MANAGE_WEBHOOKS)
+        hooks = [w for w in self.world.webhooks.values() if w.channel_id == channel.id]
         return 200, [self.webhook_payload(w, with_token=True) for w in hooks]
 
     def webhook_payload(self, webhook: Webhook, *, with_token: bool) -> dict[str, Any]:
@@ -113,25 +113,25 @@ class HookRoutes(RestBase):
             "avatar": None,
             "application_id": None,
         }
-        if webhook.creator_id in self.state.users:
-            data["user"] = self.state.users[webhook.creator_id].payload()
+        if webhook.creator_id in self.world.users:
+            data["user"] = self.world.users[webhook.creator_id].payload()
         if with_token:
             data["token"] = webhook.token
-            data["url"] = f"{self.emu.url}/api/webhooks/{webhook.id}/{webhook.token}"
+            data["url"] = f"{self.host.url}/api/webhooks/{webhook.id}/{webhook.token}"
         return data
 
     def _webhook(self, call: Call) -> Webhook:
-        webhook = self.state.webhooks.get(call.id("webhook_id", "Webhook", 10015))
+        webhook = self.world.webhooks.get(call.id("webhook_id", "Webhook", 10015))
         token = call.params.get("webhook_token")
         if webhook is None or (token is not None and token != webhook.token):
             raise not_found("Webhook", 10015)
         return webhook
 
     def _is_interaction_hook(self, call: Call) -> bool:
-        return call.params["webhook_id"] == str(self.state.application_id) and "webhook_token" in call.params
+        return call.params["webhook_id"] == str(self.world.application_id) and "webhook_token" in call.params
 
     def _followup_record(self, call: Call) -> Any:
-        record = self.emu.interaction_by_token(call.params["webhook_token"])
+        record = self.world.interaction_by_token(call.params["webhook_token"])
         if record is None or time.monotonic() - record.created_at > 15 * 60:
             raise not_found("Webhook", 10015)
         return record
@@ -148,8 +148,8 @@ class HookRoutes(RestBase):
             record = self._followup_record(call)
             if not record.acknowledged:
                 raise not_found("Webhook", 10015)
-            channel = self.state.channels[record.channel_id]
-            attachments = msgs.attachment_payloads(self.state, self.emu.url, channel.id, call.files)
+            channel = self.world.channels[record.channel_id]
+            attachments = msgs.attachment_payloads(self.world, self.host.url, channel.id, call.files)
             original = channel.messages.get(record.original_message_id or 0)
             if (
                 record.response_type == 5
@@ -160,23 +160,23 @@ class HookRoutes(RestBase):
                 # Discord: the first followup after a deferral replaces the "thinking…" message.
                 msgs.apply_edit(original, call.body(), attachments=attachments, files=call.files)
                 record.followup_ids.append(original.id)
-                await self._dispatch_message("MESSAGE_UPDATE", original)
+                await self.world.message_updated(original)
                 return 200, original.payload
             body = call.body()
             message = msgs.build_message(
-                self.state, channel, self.state.bot, body, attachments=attachments, files=call.files,
+                self.world, channel, self.world.bot, body, attachments=attachments, files=call.files,
                 interaction=record.payload,
             )  # fmt: skip
-            await self.post_message(channel, message)
+            await self.world.post_message(message)
             record.followup_ids.append(message.id)
             return 200, message.payload
         webhook = self._webhook(call)
-        channel = self.state.channels[webhook.channel_id]
+        channel = self.world.channels[webhook.channel_id]
         body = call.body()
-        author = self.emu.webhook_author(webhook, body.get("username"))
-        attachments = msgs.attachment_payloads(self.state, self.emu.url, channel.id, call.files)
+        author = self.world.webhook_author(webhook, body.get("username"))
+        attachments = msgs.attachment_payloads(self.world, self.host.url, channel.id, call.files)
         message = msgs.build_message(
-            self.state,
+            self.world,
             channel,
             author,
             body,
@@ -184,20 +184,20 @@ class HookRoutes(RestBase):
             files=call.files,
             webhook_id=webhook.id,
         )
-        await self.post_message(channel, message)
+        await self.world.post_message(message)
         return (200, message.payload) if wait else (204, None)
 
     def _hook_message(self, call: Call) -> StoredMessage:
         raw = call.params["message_id"]
         if self._is_interaction_hook(call):
             record = self._followup_record(call)
-            channel = self.state.channels[record.channel_id]
+            channel = self.world.channels[record.channel_id]
             mid = record.original_message_id if raw == "@original" else int(raw) if raw.isdigit() else None
             allowed = {record.original_message_id, *record.followup_ids}
             message = channel.messages.get(mid or 0) if mid in allowed else None
         else:
             webhook = self._webhook(call)
-            channel = self.state.channels[webhook.channel_id]
+            channel = self.world.channels[webhook.channel_id]
             message = channel.messages.get(int(raw)) if raw.isdigit() else None
             if message is not None and message.webhook_id != webhook.id:
                 message = None
@@ -210,12 +210,12 @@ class HookRoutes(RestBase):
 
     async def edit_webhook_message(self, call: Call) -> tuple[int, Any]:
         message = self._hook_message(call)
-        attachments = msgs.attachment_payloads(self.state, self.emu.url, message.channel_id, call.files)
+        attachments = msgs.attachment_payloads(self.world, self.host.url, message.channel_id, call.files)
         msgs.apply_edit(message, call.body(), attachments=attachments, files=call.files)
-        await self._dispatch_message("MESSAGE_UPDATE", message)
+        await self.world.message_updated(message)
         return 200, message.payload
 
     async def delete_webhook_message(self, call: Call) -> tuple[int, Any]:
         message = self._hook_message(call)
-        await self._delete(self.state.channels[message.channel_id], message)
+        await self.world.delete_message(self.world.channels[message.channel_id], message)
         return 204, None

@@ -7,14 +7,12 @@ import urllib.parse
 from typing import Any
 
 from discord_emulator.core import messages as msgs
-from discord_emulator.core.messages import ApiError
-from discord_emulator.core.models import DM, Channel, Perm, StoredMessage, snowflake_time
-from discord_emulator.transports.gateway import (
-    INTENT_DIRECT_MESSAGE_REACTIONS,
-    INTENT_GUILD_MESSAGE_REACTIONS,
+from discord_emulator.core.events import (
     INTENT_GUILD_MESSAGES,
     INTENT_GUILDS,
 )
+from discord_emulator.core.messages import ApiError
+from discord_emulator.core.models import DM, Perm, snowflake_time
 from discord_emulator.transports.rest.base import Call, RestBase
 
 
@@ -22,21 +20,21 @@ class MessageRoutes(RestBase):
     async def create_dm(self, call: Call) -> tuple[int, Any]:
         recipient = call.body().get("recipient_id")
         try:
-            user = self.state.users.get(int(recipient))  # type: ignore[arg-type]
+            user = self.world.users.get(int(recipient))  # type: ignore[arg-type]
         except (TypeError, ValueError):
             user = None
         if user is None:
             raise msgs.form_error("recipient_id", "NUMBER_TYPE_COERCE", "Value is not snowflake.")
-        return 200, self.state.open_dm(user.id).payload(self.state.users)
+        return 200, self.world.open_dm(user.id).payload(self.world.users)
 
     # -- channels / messages -----------------------------------------------------------------------
     async def get_channel(self, call: Call) -> tuple[int, Any]:
-        return 200, self._channel(call).payload(self.state.users)
+        return 200, self._channel(call).payload(self.world.users)
 
     async def edit_channel(self, call: Call) -> tuple[int, Any]:
         """Modify Channel: the bot needs MANAGE_CHANNELS; CHANNEL_UPDATE goes to the guild's sessions."""
         channel = self._channel(call)
-        guild = self.state.guild_of(channel.id)
+        guild = self.world.guild_of(channel.id)
         if guild is None:
             raise ApiError(403, 50003, "Cannot execute action on a DM channel")
         self._require(guild, Perm.MANAGE_CHANNELS)
@@ -45,12 +43,12 @@ class MessageRoutes(RestBase):
             setattr(channel, name, value)
         self._audit(guild, "channel_update", channel.id, call, changes=changes)
         data = channel.payload()
-        await self.emu.gateway.dispatch("CHANNEL_UPDATE", data, guild_id=guild.id, intent=INTENT_GUILDS)
+        await self.world.emit("CHANNEL_UPDATE", data, guild_id=guild.id, intent=INTENT_GUILDS)
         return 200, data
 
     async def history(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
-        self._require(self.state.guild_of(channel.id), Perm.READ_MESSAGE_HISTORY)
+        self._require(self.world.guild_of(channel.id), Perm.READ_MESSAGE_HISTORY)
         try:
             limit = max(1, min(100, int(call.query.get("limit", 50))))
             before = int(call.query["before"]) if "before" in call.query else None
@@ -73,49 +71,49 @@ class MessageRoutes(RestBase):
 
     async def create_message(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
-        guild = self.state.guild_of(channel.id)
+        guild = self.world.guild_of(channel.id)
         self._require(guild, Perm.SEND_MESSAGES | Perm.VIEW_CHANNEL)
         if channel.type == DM:
-            recipient = self.state.users.get(channel.recipient_ids[0])
+            recipient = self.world.users.get(channel.recipient_ids[0])
             if recipient is None or not recipient.accepts_dms:
                 raise ApiError(403, 50007, "Cannot send messages to this user")
         body = call.body()
-        attachments = msgs.attachment_payloads(self.state, self.emu.url, channel.id, call.files)
+        attachments = msgs.attachment_payloads(self.world, self.host.url, channel.id, call.files)
         message = msgs.build_message(
-            self.state, channel, self.state.bot, body, attachments=attachments, files=call.files
+            self.world, channel, self.world.bot, body, attachments=attachments, files=call.files
         )
-        await self.post_message(channel, message)
+        await self.world.post_message(message)
         return 200, message.payload
 
     async def get_message(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
-        self._require(self.state.guild_of(channel.id), Perm.READ_MESSAGE_HISTORY)
+        self._require(self.world.guild_of(channel.id), Perm.READ_MESSAGE_HISTORY)
         return 200, self._message(channel, call).payload
 
     async def edit_message(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        if message.author_id != self.state.bot.id:
+        if message.author_id != self.world.bot.id:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-        attachments = msgs.attachment_payloads(self.state, self.emu.url, channel.id, call.files)
+        attachments = msgs.attachment_payloads(self.world, self.host.url, channel.id, call.files)
         msgs.apply_edit(message, call.body(), attachments=attachments, files=call.files)
-        await self._dispatch_message("MESSAGE_UPDATE", message)
+        await self.world.message_updated(message)
         return 200, message.payload
 
     async def delete_message(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        guild = self.state.guild_of(channel.id)
-        if message.author_id != self.state.bot.id:
+        guild = self.world.guild_of(channel.id)
+        if message.author_id != self.world.bot.id:
             if guild is None:
                 raise ApiError(403, 50003, "Cannot execute action on a DM channel")
             self._require(guild, Perm.MANAGE_MESSAGES)
-        await self._delete(channel, message)
+        await self.world.delete_message(channel, message)
         return 204, None
 
     async def bulk_delete(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
-        guild = self.state.guild_of(channel.id)
+        guild = self.world.guild_of(channel.id)
         if guild is None:
             raise ApiError(403, 50003, "Cannot execute action on a DM channel")
         self._require(guild, Perm.MANAGE_MESSAGES)
@@ -128,9 +126,7 @@ class MessageRoutes(RestBase):
             raise ApiError(400, 50034, "You can only bulk delete messages that are under 14 days old.")
         deleted = [i for i in ids if channel.messages.pop(i, None) is not None]
         data = {"ids": [str(i) for i in deleted], "channel_id": str(channel.id), "guild_id": str(guild.id)}
-        await self.emu.gateway.dispatch(
-            "MESSAGE_DELETE_BULK", data, guild_id=guild.id, intent=INTENT_GUILD_MESSAGES
-        )
+        await self.world.emit("MESSAGE_DELETE_BULK", data, guild_id=guild.id, intent=INTENT_GUILD_MESSAGES)
         return 204, None
 
     async def typing(self, call: Call) -> tuple[int, Any]:
@@ -147,99 +143,55 @@ class MessageRoutes(RestBase):
             raise msgs.unknown_emoji()
         return key
 
-    async def _reaction_event(
-        self, event: str, channel: Channel, message: StoredMessage, data: dict[str, Any]
-    ) -> None:
-        """Dispatch a reaction event on ``message``; ``data``: the event's own fields."""
-        data.update(channel_id=str(channel.id), message_id=str(message.id))
-        if channel.guild_id is None:
-            intent = INTENT_DIRECT_MESSAGE_REACTIONS
-        else:
-            data["guild_id"] = str(channel.guild_id)
-            intent = INTENT_GUILD_MESSAGE_REACTIONS
-        await self.emu.gateway.dispatch(event, data, guild_id=channel.guild_id, intent=intent)
-
-    async def _user_reaction_event(
-        self, event: str, channel: Channel, message: StoredMessage, user_id: int, key: str
-    ) -> None:
-        data: dict[str, Any] = {
-            "user_id": str(user_id),
-            "emoji": msgs.emoji_payload(key),
-            "burst": False,
-            "type": 0,
-        }
-        if channel.guild_id is not None:
-            member = self.state.guilds[channel.guild_id].members.get(user_id)
-            if member is not None and event == "MESSAGE_REACTION_ADD":
-                data["member"] = member.payload(self.state.users[user_id])
-            data["message_author_id"] = str(message.author_id)
-        await self._reaction_event(event, channel, message, data)
-
-    async def react(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> None:
-        users = message.reactions.setdefault(key, [])
-        if user_id in users:
-            return
-        users.append(user_id)
-        message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
-        await self._user_reaction_event("MESSAGE_REACTION_ADD", channel, message, user_id, key)
-
-    async def unreact(self, channel: Channel, message: StoredMessage, key: str, user_id: int) -> None:
-        users = message.reactions.get(key, [])
-        if user_id not in users:
-            return
-        users.remove(user_id)
-        message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
-        await self._user_reaction_event("MESSAGE_REACTION_REMOVE", channel, message, user_id, key)
-
     async def add_own_reaction(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        self._require(self.state.guild_of(channel.id), Perm.ADD_REACTIONS)
+        self._require(self.world.guild_of(channel.id), Perm.ADD_REACTIONS)
         key = self._emoji(call)
         if len(message.reactions) >= 20 and key not in message.reactions:
             raise ApiError(400, 30010, "Maximum number of reactions reached (20)")
-        await self.react(channel, message, key, self.state.bot.id)
+        await self.world.react(channel, message, key, self.world.bot.id)
         return 204, None
 
     async def remove_own_reaction(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        await self.unreact(channel, message, self._emoji(call), self.state.bot.id)
+        await self.world.unreact(channel, message, self._emoji(call), self.world.bot.id)
         return 204, None
 
     async def remove_reaction(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
-        await self.unreact(channel, message, self._emoji(call), call.id("user_id", "User", 10013))
+        self._require(self.world.guild_of(channel.id), Perm.MANAGE_MESSAGES)
+        await self.world.unreact(channel, message, self._emoji(call), call.id("user_id", "User", 10013))
         return 204, None
 
     async def get_reactions(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
         users = [
-            self.state.users[u].payload()
+            self.world.users[u].payload()
             for u in message.reactions.get(self._emoji(call), [])
-            if u in self.state.users
+            if u in self.world.users
         ]
         return 200, users
 
     async def clear_emoji_reactions(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
+        self._require(self.world.guild_of(channel.id), Perm.MANAGE_MESSAGES)
         key = self._emoji(call)
         message.reactions.pop(key, None)
-        message.payload["reactions"] = msgs.reaction_payloads(message, self.state.bot.id)
+        message.payload["reactions"] = msgs.reaction_payloads(message, self.world.bot.id)
         data: dict[str, Any] = {"emoji": msgs.emoji_payload(key)}
-        await self._reaction_event("MESSAGE_REACTION_REMOVE_EMOJI", channel, message, data)
+        await self.world.reaction_event("MESSAGE_REACTION_REMOVE_EMOJI", channel, message, data)
         return 204, None
 
     async def clear_reactions(self, call: Call) -> tuple[int, Any]:
         channel = self._channel(call)
         message = self._message(channel, call)
-        self._require(self.state.guild_of(channel.id), Perm.MANAGE_MESSAGES)
+        self._require(self.world.guild_of(channel.id), Perm.MANAGE_MESSAGES)
         message.reactions.clear()
         message.payload["reactions"] = []
-        await self._reaction_event("MESSAGE_REACTION_REMOVE_ALL", channel, message, {})
+        await self.world.reaction_event("MESSAGE_REACTION_REMOVE_ALL", channel, message, {})
         return 204, None
