@@ -7,7 +7,7 @@ decide what it logs as a failure, so its log and the counters agree on what fail
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from discord import app_commands
 from discord.ext import commands
@@ -15,9 +15,12 @@ from discord.ext import commands
 __all__ = ["Invocation", "outcome_of", "unwrap_error"]
 
 
-@dataclass(frozen=True, slots=True)
-class Invocation:
-    """One ended (or refused, or cancelled) invocation, kept until the next batch is written."""
+class Invocation(NamedTuple):
+    """One ended (or refused, or cancelled) invocation, kept until the next batch is written.
+
+    A NamedTuple rather than a frozen dataclass: it is built once per command on the hot path, and
+    measured here a NamedTuple costs about a third of a frozen dataclass (whose ``__init__`` goes
+    through ``object.__setattr__`` for every field)."""
 
     hook: str  #: the hook that noted it: a failure to write it is counted under this label
     command: str | None  #: the qualified name discord.py gave; None when no command was resolved
