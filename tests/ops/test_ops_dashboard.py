@@ -466,7 +466,7 @@ def test_quantiles_and_ratios_aggregate_the_selected_instances(dashboard: dict[s
 
 def _user_mistake_classes() -> set[str]:
     """The ``error`` label values the hooks give invocations whose outcome is not ``error``: every
-    discord.py command exception class that instrumentation.hooks.outcome_of maps elsewhere."""
+    discord.py command exception class that instrumentation.invocations.outcome_of maps elsewhere."""
     from discord import app_commands
     from discord.ext import commands
 
@@ -486,7 +486,7 @@ def _user_mistake_classes() -> set[str]:
 
 
 def test_errors_by_exception_counts_the_failures_of_the_error_ratio(dashboard: dict[str, Any]) -> None:
-    """comet_command_errors_total counts user mistakes too (instrumentation/hooks.py _observe): the
+    """comet_command_errors_total counts user mistakes too (instrumentation/commands.py): the
     panel reads a recording rule that leaves out exactly their classes."""
     mistakes = _user_mistake_classes()
     assert {"BadArgument", "CheckFailure", "CommandOnCooldown", "CommandNotFound"} <= mistakes
