@@ -23,6 +23,7 @@ from discord.ext import commands
 from comet.config import Settings
 from comet.error_replies import describe_error, echo, log_failure
 from comet.i18n import Translator, translator_for
+from comet.member_lookup import install_rest_member_lookup
 from comet.secure_http import install_http_scrubber
 from comet.shutdown import WorkTracker
 from comet.telemetry import Telemetry
@@ -152,6 +153,7 @@ class CometBot(commands.AutoShardedBot):
     # -- set-up -------------------------------------------------------------------------------------
 
     async def setup_hook(self) -> None:
+        install_rest_member_lookup()  # name and id lookups over REST, not the shard's gateway budget
         self.add_listener(self._freeze_startup_heap, "on_ready")
         for name in self.settings.extensions:
             await self._load_at_start(name)

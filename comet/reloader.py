@@ -57,6 +57,7 @@ PROTECTED_MODULES: tuple[str, ...] = (
     "comet.launcher",
     "comet.demo",
     "comet.demo_guild",
+    "comet.member_lookup",
     "comet.shutdown",
     "comet.tree",
     "comet.error_replies",

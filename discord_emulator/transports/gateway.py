@@ -152,6 +152,7 @@ class Gateway:
         self.identify_count = 0
         self.resume_count = 0
         self.invalid_resume_count = 0
+        self.member_requests = 0  # REQUEST_GUILD_MEMBERS (op 8) received
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- socket handling ---------------------------------------------------------------------------
@@ -328,6 +329,7 @@ class Gateway:
                 return sent
 
     async def _request_members(self, conn: GatewayConnection, d: dict[str, Any]) -> None:
+        self.member_requests += 1
         session = conn.session
         if session is None:
             await conn.ws.close(code=CLOSE_NOT_AUTHENTICATED, message=b"not authenticated")

@@ -242,3 +242,32 @@ async def test_files_both_ways(emulator: Emulator, discord_bot: commands.Bot) ->
     assert reply.files == [("reversed.txt", b"arokep")]
     [upload] = emulator.requests_to("/channels/{channel_id}/messages", "POST")
     assert upload.json["content"] == "6 bytes"  # payload_json of the multipart body
+
+
+@pytest.mark.asyncio
+async def test_member_search_matches_name_prefixes_like_discord(emulator: Emulator) -> None:
+    auth = {"Authorization": "Bot t"}
+    search = f"{emulator.api_base}/guilds/{DEMO.guild_id}/members/search"
+    guild = emulator.world.guilds[DEMO.guild_id]
+    guild.members[DEMO.member_ids[2]].nick = "Suichan"
+    async with aiohttp.ClientSession(headers=auth) as http:
+        async with http.get(search, params={"query": "HOU", "limit": "10"}) as response:
+            assert response.status == 200
+            names = [m["user"]["username"] for m in await response.json()]
+        assert names == ["houshou_pirate"]  # case-insensitive prefix of the username
+        async with http.get(search, params={"query": "sui", "limit": "10"}) as response:
+            assert [m["nick"] for m in await response.json()] == ["Suichan"]  # and of the nickname
+        async with http.get(search, params={"query": "_"}) as response:
+            assert await response.json() == []
+        async with http.get(search, params={"query": "k"}) as response:
+            assert len(await response.json()) == 1  # limit defaults to 1
+        refused = [
+            ({}, "query"),
+            ({"query": "x" * 101}, "query"),
+            ({"query": "a", "limit": "0"}, "limit"),
+            ({"query": "a", "limit": "１"}, "limit"),  # a full-width digit
+        ]
+        for params, field in refused:
+            async with http.get(search, params=params) as response:
+                assert response.status == 400
+                assert field in (await response.json())["errors"]

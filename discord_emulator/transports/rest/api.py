@@ -153,6 +153,7 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
         add("GET", "/guilds/{guild_id}/channels", self.guild_channels)
         add("GET", "/guilds/{guild_id}/roles", self.guild_roles)
         add("GET", "/guilds/{guild_id}/members", self.list_members)
+        add("GET", "/guilds/{guild_id}/members/search", self.search_members)
         add("GET", "/guilds/{guild_id}/members/{user_id}", self.get_member)
         add("PATCH", "/guilds/{guild_id}/members/{user_id}", self.edit_member)
         add("DELETE", "/guilds/{guild_id}/members/{user_id}", self.kick)
