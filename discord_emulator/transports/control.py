@@ -10,12 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from discord_emulator.core.encoding import dumps
 from discord_emulator.core.record import select
 
 if TYPE_CHECKING:
     from discord_emulator.server import Emulator
-
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class BadInput(Exception):
@@ -23,7 +22,7 @@ class BadInput(Exception):
 
 
 def _reply(body: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=_DUMPS(body).encode(), content_type="application/json")
+    return web.Response(status=status, body=dumps(body).encode(), content_type="application/json")
 
 
 def _int(body: dict[str, Any], key: str) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from discord_emulator.core.encoding import dumps
 from discord_emulator.core.events import (
     GUILD_CREATE,
     INTENT_GUILD_MEMBERS,
@@ -43,7 +44,6 @@ CLOSE_AUTH_FAILED = 4004
 CLOSE_ALREADY_AUTHENTICATED = 4005
 CLOSE_INVALID_SHARD = 4010
 
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _HEARTBEAT_ACK = '{"op":11,"d":null}'
 
 
@@ -276,11 +276,11 @@ class Gateway:
         }
         if sharded:
             ready["shard"] = [shard_id, shard_count]
-        session.frame("READY", _DUMPS(ready))
+        session.frame("READY", dumps(ready))
         with_members = session.has_intent(INTENT_GUILD_MEMBERS)
         for guild in guilds:
             session.frame(
-                "GUILD_CREATE", _DUMPS(guild_create_payload(self.world, guild, with_members=with_members))
+                "GUILD_CREATE", dumps(guild_create_payload(self.world, guild, with_members=with_members))
             )
         await self._catch_up(conn, session, 0)
 
@@ -361,7 +361,7 @@ class Gateway:
             }
             if d.get("nonce") is not None:
                 chunk["nonce"] = d["nonce"]
-            await self._send_to(session, "GUILD_MEMBERS_CHUNK", _DUMPS(chunk))
+            await self._send_to(session, "GUILD_MEMBERS_CHUNK", dumps(chunk))
 
     # -- dispatch ----------------------------------------------------------------------------------
     def _expired(self, session: GatewaySession) -> bool:
@@ -415,11 +415,11 @@ class Gateway:
                 continue
             if content_gated and not session.has_intent(INTENT_MESSAGE_CONTENT):
                 if stripped is None:
-                    stripped = _DUMPS(strip_content(data))
+                    stripped = dumps(strip_content(data))
                 d_json = stripped
             else:
                 if full is None:
-                    full = _DUMPS(data)
+                    full = dumps(data)
                 d_json = full
             await self._send_to(session, event, d_json)
             count += 1
@@ -445,7 +445,7 @@ class Gateway:
             payload = guild_create_payload(
                 self.world, guild, with_members=session.has_intent(INTENT_GUILD_MEMBERS)
             )
-            await self._send_to(session, "GUILD_CREATE", _DUMPS(payload))
+            await self._send_to(session, "GUILD_CREATE", dumps(payload))
 
     # -- faults ------------------------------------------------------------------------------------
     def _spawn(self, coro: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
+from discord_emulator.core.encoding import dumps
 from discord_emulator.core.messages import ApiError, missing_permissions, not_found
 from discord_emulator.core.models import Channel, Guild, Member, Perm, StoredMessage
 
@@ -39,14 +39,13 @@ class RestHost(Protocol):
     def notify(self) -> None: ...
 
 
-_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 JSON = "application/json"
 
 
 def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
     if body is None:
         return web.Response(status=204 if status == 200 else status, headers=headers)
-    return web.Response(status=status, body=_DUMPS(body).encode(), content_type=JSON, headers=headers)
+    return web.Response(status=status, body=dumps(body).encode(), content_type=JSON, headers=headers)
 
 
 @dataclass(slots=True)
