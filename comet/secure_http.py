@@ -2,21 +2,28 @@
 
 The owner's ``debug`` command runs arbitrary code, and code can reach Discord by many roads:
 ``ctx.send``, ``channel.send(file=...)``, message edits, webhooks, interaction responses and
-follow-ups. They all end in one of two places, so that is where secrets are removed:
+follow-ups. They all end in one of three places, so that is where secrets are removed:
 
 * ``HTTPClient.request`` of the bot (``bot.http``): every bot-authenticated REST call. Its body is a
-  ``json`` payload or a multipart ``form`` whose file parts are ``discord.File`` objects (``files``).
+  ``json`` payload or a multipart ``form`` whose file parts are ``discord.File`` objects (``files``),
+  or, for a hand-made call, a raw ``data`` body in any shape aiohttp takes (``Scrubbing.body``).
 * ``AsyncWebhookAdapter.request``: interaction responses, follow-ups and webhooks use their own
   adapter (a process-wide default held in ``discord.webhook.async_.async_context``), not
   ``bot.http``. The adapter class is patched once per process and applies the scrubbers of every
   bot that installed one (scrubbing another bot's secret too is harmless).
+* ``discord.webhook.sync.WebhookAdapter.request``: ``discord.SyncWebhook`` (over ``requests``),
+  patched the same way (``comet.secure_sync_webhook``).
 
 What is scrubbed: JSON strings (keys and values, recursively; ``payload_json`` form parts are
 decoded, scrubbed and re-encoded so JSON escaping cannot hide a secret), file contents and file
-names, the audit-log reason header and query parameters. The URL path is left alone: webhook URLs
-carry the webhook's own token, which Discord needs. The bot's live token (``bot.http.token``, known
-only after login) is added to the scrubber on first use, so it is covered even when the settings
-did not carry it.
+names, form fields, raw bodies (``str``, ``bytes``, ``bytearray``, ``memoryview``, files and streams,
+``aiohttp.FormData``, form fields as a dict or pairs, iterables and async iterables of ``str`` /
+``bytes`` chunks, joined first so a secret split across chunks is caught; any other body is refused
+with ``TypeError``), the audit-log reason header and query parameters, with every rule of
+``instrumentation.redact`` (webhook URLs in a body lose their token too). The URL path is left
+alone: webhook URLs carry the webhook's own token, which Discord needs. The bot's live token
+(``bot.http.token``, known only after login) is added to the scrubber on first use, so it is covered
+even when the settings did not carry it.
 
 This is a safety net against accidents, not a sandbox: code run by ``debug`` can open its own
 connection. See docs/debugging.md.
@@ -28,14 +35,18 @@ import functools
 import io
 import json
 import logging
+import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import aiohttp
 import discord
 import discord.http
 from discord.webhook.async_ import AsyncWebhookAdapter
+from multidict import MultiDict
 
+from comet.secure_sync_webhook import patch_sync_webhook_adapter
 from instrumentation.redact import Scrubber
 
 __all__ = [
@@ -43,7 +54,9 @@ __all__ = [
     "install_http_scrubber",
     "installed_scrubber",
     "scrub_json",
+    "scrub_webhook_kwargs",
     "uninstall_http_scrubber",
+    "webhook_scrubbing",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,7 +79,8 @@ class Scrubbing:
     """Applies one or more scrubbers to the pieces of a REST request."""
 
     def __init__(self, scrubbers: Iterable[Scrubber]) -> None:
-        self.scrubbers = [s for s in scrubbers if s]
+        # Even a scrubber without secrets redacts webhook tokens in URLs.
+        self.scrubbers = list(scrubbers)
 
     def __bool__(self) -> bool:
         return bool(self.scrubbers)
@@ -109,15 +123,8 @@ class Scrubbing:
 
     def stream(self, fp: Any, filename: str, description: str | None = None) -> discord.File:
         """A scrubbed in-memory ``File`` of a readable stream (read from where it stands)."""
-        start = fp.tell()
-        try:
-            content = fp.read()
-        finally:
-            fp.seek(start)
-        if isinstance(content, str):  # a text-mode file object slipped through
-            content = content.encode()
         return discord.File(
-            io.BytesIO(self.data(content)),
+            io.BytesIO(self.data(_read_all(fp))),
             filename=self.text(filename),  # carries the SPOILER_ prefix when set
             description=self.optional_text(description),
         )
@@ -142,8 +149,6 @@ class Scrubbing:
                 part["value"] = (
                     self.json_text(value) if part.get("name") == "payload_json" else self.text(value)
                 )
-            elif isinstance(value, bytes | bytearray):
-                part["value"] = self.data(bytes(value))
             elif isinstance(value, io.IOBase):
                 owned = by_fp.get(id(value))
                 if owned is None:  # a stream that no File owns: give it one so retries can rewind
@@ -152,10 +157,86 @@ class Scrubbing:
                 clean = owned
                 part["value"] = clean.fp
                 part["filename"] = clean.filename
+            elif value is not None:
+                part["value"] = self.body(value)
             if isinstance(part.get("filename"), str):
                 part["filename"] = self.text(part["filename"])
             new_form.append(part)
         return new_form, new_files
+
+    def body(self, data: Any) -> Any:
+        """A scrubbed copy of a raw request body, in any shape aiohttp (or requests) takes.
+
+        Streams are read whole from where they stand (the caller's position is restored); chunks of
+        an iterable are joined before scrubbing. A shape this cannot read is refused: better an error
+        than a body sent unscrubbed.
+        """
+        if data is None:
+            return None
+        if isinstance(data, str):
+            return self.text(data)
+        if isinstance(data, bytes | bytearray | memoryview):
+            return self.data(bytes(data))
+        if isinstance(data, aiohttp.FormData):
+            return self.form_data(data)
+        if isinstance(data, io.IOBase):
+            clean = io.BytesIO(self.data(_read_all(data)))
+            name = getattr(data, "name", None)
+            if isinstance(name, str):  # aiohttp takes a form file's name from it
+                clean.name = self.text(name)
+            return clean
+        if isinstance(data, Mapping):
+            return {self.field(k): self.field(v) for k, v in data.items()}
+        if isinstance(data, AsyncIterable):
+            return self._joined_chunks(data)
+        if isinstance(data, Iterable):
+            items = list(data)
+            if all(isinstance(i, tuple) and len(i) == 2 for i in items):  # form fields as pairs
+                return [(self.field(k), self.field(v)) for k, v in items]
+            if all(isinstance(i, str | bytes | bytearray | memoryview) for i in items):
+                return self.data(_join(items))
+        raise TypeError(f"comet.secure_http cannot scrub a request body of type {type(data).__name__}")
+
+    def field(self, value: Any) -> Any:
+        """A form field's name or value (numbers and other plain values pass as they are)."""
+        if isinstance(value, list | tuple):
+            return [self.field(v) for v in value]
+        if isinstance(value, int | float | bool):
+            return value
+        return self.body(value)
+
+    def form_data(self, form: aiohttp.FormData) -> aiohttp.FormData:
+        """A copy of an unsent ``aiohttp.FormData`` with every field's name, filename and value scrubbed."""
+        clean = aiohttp.FormData(quote_fields=form._quote_fields, charset=form._charset)
+        clean._is_multipart = form._is_multipart
+        for options, headers, value in form._fields:
+            scrubbed: MultiDict[str] = MultiDict(
+                (key, self.text(option) if isinstance(option, str) else option)
+                for key, option in options.items()
+            )
+            clean._fields.append((scrubbed, dict(headers), self.body(value)))
+        return clean
+
+    async def _joined_chunks(self, chunks: AsyncIterable[Any]) -> AsyncIterator[bytes]:
+        items = [chunk async for chunk in chunks]
+        if not all(isinstance(i, str | bytes | bytearray | memoryview) for i in items):
+            raise TypeError("comet.secure_http scrubs async bodies of str or bytes chunks only")
+        yield self.data(_join(items))
+
+
+def _read_all(fp: Any) -> bytes:
+    """What a stream holds from where it stands; its position is restored when it can be."""
+    start = fp.tell() if fp.seekable() else None
+    try:
+        content = fp.read()
+    finally:
+        if start is not None:
+            fp.seek(start)
+    return content.encode() if isinstance(content, str) else bytes(content)
+
+
+def _join(chunks: Iterable[str | bytes | bytearray | memoryview]) -> bytes:
+    return b"".join(c.encode() if isinstance(c, str) else bytes(c) for c in chunks)
 
 
 # -- bot.http ---------------------------------------------------------------------------------
@@ -181,9 +262,8 @@ def _wrap_http_request(http: discord.http.HTTPClient, scrubber: Scrubber) -> Non
                 kwargs["reason"] = scrubbing.text(kwargs["reason"])
             if isinstance(kwargs.get("params"), dict):
                 kwargs["params"] = scrubbing.mapping(kwargs["params"])
-            if isinstance(kwargs.get("data"), str | bytes):
-                raw = kwargs["data"]
-                kwargs["data"] = scrubbing.text(raw) if isinstance(raw, str) else scrubbing.data(raw)
+            if kwargs.get("data") is not None:
+                kwargs["data"] = scrubbing.body(kwargs["data"])
         return await original(route, **kwargs)
 
     setattr(request, _MARK, scrubber)
@@ -194,6 +274,28 @@ def _wrap_http_request(http: discord.http.HTTPClient, scrubber: Scrubber) -> Non
 # -- webhooks, interaction responses and follow-ups ------------------------------------------
 
 _webhook_scrubbers: weakref.WeakKeyDictionary[Any, Scrubber] = weakref.WeakKeyDictionary()
+#: The sync adapter runs in other threads: registrations and snapshots take this lock.
+_webhook_lock = threading.Lock()
+
+
+def webhook_scrubbing() -> Scrubbing:
+    """The scrubbers of every bot that installed one (what the webhook adapters apply)."""
+    with _webhook_lock:
+        return Scrubbing(list(_webhook_scrubbers.values()))
+
+
+def scrub_webhook_kwargs(scrubbing: Scrubbing, kwargs: dict[str, Any]) -> None:
+    """Scrub, in place, the keyword arguments of a webhook adapter's ``request`` (sync or async)."""
+    if kwargs.get("payload") is not None:
+        kwargs["payload"] = scrubbing.json(kwargs["payload"])
+    if kwargs.get("multipart") or kwargs.get("files"):
+        kwargs["multipart"], kwargs["files"] = scrubbing.multipart(
+            kwargs.get("multipart"), kwargs.get("files")
+        )
+    if isinstance(kwargs.get("reason"), str):
+        kwargs["reason"] = scrubbing.text(kwargs["reason"])
+    if isinstance(kwargs.get("params"), dict):
+        kwargs["params"] = scrubbing.mapping(kwargs["params"])
 
 
 def _patch_webhook_adapter() -> None:
@@ -203,18 +305,9 @@ def _patch_webhook_adapter() -> None:
 
     @functools.wraps(original)
     async def request(self: AsyncWebhookAdapter, route: Any, session: Any, **kwargs: Any) -> Any:
-        scrubbing = Scrubbing(list(_webhook_scrubbers.values()))
+        scrubbing = webhook_scrubbing()
         if scrubbing:
-            if kwargs.get("payload") is not None:
-                kwargs["payload"] = scrubbing.json(kwargs["payload"])
-            if kwargs.get("multipart") or kwargs.get("files"):
-                kwargs["multipart"], kwargs["files"] = scrubbing.multipart(
-                    kwargs.get("multipart"), kwargs.get("files")
-                )
-            if isinstance(kwargs.get("reason"), str):
-                kwargs["reason"] = scrubbing.text(kwargs["reason"])
-            if isinstance(kwargs.get("params"), dict):
-                kwargs["params"] = scrubbing.mapping(kwargs["params"])
+            scrub_webhook_kwargs(scrubbing, kwargs)
         return await original(self, route, session, **kwargs)
 
     setattr(request, _MARK, True)
@@ -230,17 +323,20 @@ def install_http_scrubber(bot: discord.Client, scrubber: Scrubber) -> None:
     if getattr(http.request, _MARK, None) is not None:
         uninstall_http_scrubber(bot)
     _wrap_http_request(http, scrubber)
-    _webhook_scrubbers[bot] = scrubber
+    with _webhook_lock:
+        _webhook_scrubbers[bot] = scrubber
     _patch_webhook_adapter()
+    patch_sync_webhook_adapter(webhook_scrubbing, scrub_webhook_kwargs)
     log.debug("HTTP secret scrubber installed")
 
 
 def uninstall_http_scrubber(bot: discord.Client) -> None:
-    """Undo :func:`install_http_scrubber` for ``bot`` (the webhook patch stays, now without it)."""
+    """Undo :func:`install_http_scrubber` for ``bot`` (the webhook patches stay, now without it)."""
     http = bot.http
     if getattr(http.request, _MARK, None) is not None:
         del http.request  # back to the class's method
-    _webhook_scrubbers.pop(bot, None)
+    with _webhook_lock:
+        _webhook_scrubbers.pop(bot, None)
 
 
 def installed_scrubber(bot: discord.Client) -> Scrubber | None:

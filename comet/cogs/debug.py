@@ -6,8 +6,9 @@ debug mode is on, timed out, audit-logged, counted). ``memory``, ``tasks``, ``lo
 ``comet_debug_invocations_total{command,outcome}`` and written to the ``comet.audit`` log (who,
 which command, outcome, duration; never the code's output).
 
-Secrets: the output is scrubbed here before it is cut into pages (so a secret cannot survive by
-being split across two messages), and again by the HTTP layer (comet.secure_http) that every
+Secrets: a run's whole output is scrubbed here before it is cut into pages (so a secret cannot
+survive by being split across two messages, nor by being printed in parts on several lines or in
+part printed and in part returned), and again by the HTTP layer (comet.secure_http) that every
 message, file, webhook and interaction reply goes through, so code that calls ``channel.send``
 itself is covered too.
 """
@@ -302,11 +303,28 @@ class DebugCog(OwnerGate, commands.Cog, name="Debug"):
             return "timeout", text
         result = task.result()
         if isinstance(result, Failure):
-            return "error", output + self.t("debug.error", error=format_exception(result.exc))
+            output, error = self.scrub_run(output, format_exception(result.exc), str(result.exc))
+            return "error", output + self.t("debug.error", error=error)
         self._last_result = result
         if result is None and output:
             return "ok", output.rstrip("\n")
-        return "ok", output + self.t("debug.result", result=result)
+        output, shown = self.scrub_run(output, str(result), str(result))
+        return "ok", output + self.t("debug.result", result=shown)
+
+    def scrub_run(self, output: str, shown: str, value: str) -> tuple[str, str]:
+        """Scrub a run's printed output and the text shown after it as one output.
+
+        ``shown`` (the result, or the error line) contains the code's ``value`` (the result, or the
+        exception's message): a secret printed in part and returned or raised in part is caught
+        across the two, not only within each. ``send_output`` scrubs the whole reply again.
+        """
+        scrubber = self._telemetry.scrubber
+        scrubber.add(self.bot.http.token)
+        head, found, tail = shown.partition(value) if value else (shown, "", "")
+        if not found:
+            return str(scrubber.scrub(output)), str(scrubber.scrub(shown))
+        output, value = scrubber.scrub_parts([output, value])
+        return str(output), str(scrubber.scrub(head)) + str(value) + str(scrubber.scrub(tail))
 
     # -- memory --------------------------------------------------------------------------------
 

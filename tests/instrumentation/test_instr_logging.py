@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from instrumentation.logging import MARKER, LogRecordCounter, RedactingFilter, setup_debug_logging
+from instrumentation.logging import (
+    MARKER,
+    LogRecordCounter,
+    RedactingFilter,
+    remove_debug_logging,
+    setup_debug_logging,
+)
 from instrumentation.metrics import Metrics
 from instrumentation.redact import Scrubber
 
@@ -28,6 +34,7 @@ def restore_logging() -> Iterator[None]:
     discord_logger = logging.getLogger("discord")
     saved = (list(root.handlers), root.level, discord_logger.level)
     yield
+    remove_debug_logging(root)  # and routes warnings back where they went
     for handler in list(root.handlers):
         if handler not in saved[0]:
             root.removeHandler(handler)
@@ -58,7 +65,8 @@ def test_seed_format_file_at_debug_console_at_info(
     console = capsys.readouterr().out
     assert "ready" in console and "debug detail" not in console
     kinds = sorted(type(h).__name__ for h in ours(root))
-    assert kinds == ["RotatingFileHandler", "StreamHandler"]
+    assert kinds == ["RedactingFileHandler", "RedactingStreamHandler"]
+    assert any(isinstance(h, logging.handlers.RotatingFileHandler) for h in ours(root))
 
 
 def test_second_call_adds_no_handler_and_replaces_the_file(tmp_path: Path) -> None:
@@ -136,7 +144,8 @@ def test_redacting_filter_on_any_handler() -> None:
     assert record.getMessage() == "token=[REDACTED] n=3"
     untouched = logging.LogRecord("x", logging.INFO, __file__, 1, "n=%d", (3,), None)
     RedactingFilter(Scrubber([TOKEN])).filter(untouched)
-    assert untouched.args == (3,)  # no secret: arguments left for the formatter
+    # Formatted here, arguments dropped: no raw argument is left for a handler's error report.
+    assert untouched.getMessage() == "n=3" and untouched.args is None
 
 
 def test_records_counted_by_level(tmp_path: Path) -> None:
@@ -182,7 +191,7 @@ def test_counter_handler_standalone() -> None:
 
 def test_console_only_and_bad_level() -> None:
     root = setup_debug_logging(None, console_level="WARNING")
-    assert [type(h).__name__ for h in ours(root)] == ["StreamHandler"]
+    assert [type(h).__name__ for h in ours(root)] == ["RedactingStreamHandler"]
     assert root.level == logging.WARNING
     with pytest.raises(ValueError, match="unknown log level"):
         setup_debug_logging(None, console_level="LOUD")
