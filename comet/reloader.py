@@ -58,6 +58,7 @@ PROTECTED_MODULES: tuple[str, ...] = (
     "comet.demo",
     "comet.demo_guild",
     "comet.member_lookup",
+    "comet.secure_sync_webhook",
     "comet.shutdown",
     "comet.tree",
     "comet.error_replies",

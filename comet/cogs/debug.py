@@ -34,6 +34,7 @@ import discord
 from discord.ext import commands
 
 from comet.owner_gate import OwnerGate, audit_log
+from instrumentation.metrics import LOG_LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ MAX_CAPTURE_CHARS = 2_000_000
 DEFAULT_TIMEOUT = 10.0
 #: How long a timed-out run may take to honour its cancellation before we answer anyway.
 CANCEL_GRACE = 1.0
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
