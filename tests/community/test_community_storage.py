@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-import comet.storage as storage
-from comet.storage import SCHEMA_VERSION, StorageError, Store
+from comet.storage import SCHEMA_VERSION, StorageError, Store, migrations
+from comet.storage.timing import timed_operations
 
 GUILD = 987654321
 
@@ -205,8 +205,8 @@ async def test_a_new_migration_is_applied_once_and_a_broken_one_rolls_back(
     await store.set_oshi(GUILD, 1, "usada_pekora")
     await store.close()
 
-    upgraded = (*storage.MIGRATIONS, (2, "oshi note", ("ALTER TABLE oshi ADD COLUMN note TEXT",)))
-    monkeypatch.setattr(storage, "MIGRATIONS", upgraded)
+    upgraded = (*migrations.MIGRATIONS, (2, "oshi note", ("ALTER TABLE oshi ADD COLUMN note TEXT",)))
+    monkeypatch.setattr(migrations, "MIGRATIONS", upgraded)
     store = await Store.open(path)
     try:
         assert await store.schema_version() == 2
@@ -218,7 +218,7 @@ async def test_a_new_migration_is_applied_once_and_a_broken_one_rolls_back(
     await again.close()
 
     broken = (*upgraded, (3, "broken", ("CREATE TABLE extra (x)", "THIS IS NOT SQL")))
-    monkeypatch.setattr(storage, "MIGRATIONS", broken)
+    monkeypatch.setattr(migrations, "MIGRATIONS", broken)
     with pytest.raises(StorageError):
         await Store.open(path)
     raw = sqlite3.connect(path)
@@ -235,7 +235,9 @@ async def test_storage_series_exist_before_the_first_call(tmp_path: Path) -> Non
     registry = CollectorRegistry()
     store = await Store.open(tmp_path / "comet.db", registry=registry)
     await store.close()
-    for method in storage.TIMED_METHODS:
+    methods = timed_operations(Store)
+    assert "set_oshi" in methods and "list_actions" in methods
+    for method in methods:
         labels = {"function": f"storage.{method}", "outcome": "error"}
         assert registry.get_sample_value("comet_function_calls_total", labels) == 0
         count = registry.get_sample_value(
