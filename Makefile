@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy instrumentation/
+	$(VENV)/bin/mypy comet/ instrumentation/ discord_emulator/
 
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -q -p no:cacheprovider

@@ -32,9 +32,9 @@ from typing import Any
 import aiohttp
 import discord
 
-from comet.config import Settings
-from comet.demo_guild import FAN_SERVER_SEED
-from comet.launcher import Runtime, start_runtime
+from comet.core.config import Settings
+from comet.core.demo_guild import FAN_SERVER_SEED
+from comet.core.launcher import Runtime, start_runtime
 from discord_emulator.endpoints import restoring_endpoints
 from discord_emulator.testing.client import TEST_TOKEN, fast_ready
 

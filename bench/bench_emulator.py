@@ -32,7 +32,7 @@ import aiohttp
 import discord
 from discord.ext import commands
 
-from comet.demo_guild import FAN_SERVER_SEED, seed_fan_server
+from comet.core.demo_guild import FAN_SERVER_SEED, seed_fan_server
 from discord_emulator import Emulator
 from discord_emulator.endpoints import point_discord_at, restoring_endpoints
 from discord_emulator.load import run_load

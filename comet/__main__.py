@@ -1,5 +1,5 @@
 """``python -m comet``: the same as the ``comet`` command."""
 
-from comet.cli import main
+from comet.core.cli import main
 
 raise SystemExit(main())

@@ -1,12 +1,12 @@
 """Shared test plumbing: the emulator fixtures (``emulator``, ``discord_bot``) come from the plugin,
-seeded with the bot's demo guild (``comet.demo_guild``) that every test names its ids from."""
+seeded with the bot's demo guild (``comet.core.demo_guild``) that every test names its ids from."""
 
 import os
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from comet.demo_guild import seed_fan_server
+from comet.core.demo_guild import seed_fan_server
 from discord_emulator.seeds import Seed
 
 pytest_plugins = ["discord_emulator.testing.pytest_plugin"]

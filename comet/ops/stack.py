@@ -422,7 +422,7 @@ class Stack(StartStopContext):
 
     @property
     def demo_alerts_channel(self) -> int:
-        from comet.demo_guild import DEMO
+        from comet.core.demo_guild import DEMO
 
         return DEMO.alerts_channel_id
 

@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from comet.checks import is_moderator, is_owner
+from comet.features.checks import is_moderator, is_owner
 
 
 class Failures(commands.Cog):

@@ -18,15 +18,15 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from comet.bot import CometBot
-from comet.config import Settings
-from comet.demo_guild import DEMO
-from comet.telemetry import Telemetry
+from comet.core.bot import CometBot
+from comet.core.config import Settings
+from comet.core.demo_guild import DEMO
+from comet.core.telemetry import Telemetry
 from discord_emulator import Emulator
 from discord_emulator.testing.client import TEST_TOKEN, fast_ready, start_client
 
 #: The bot's extensions in these tests: the ones this area owns plus a test-only cog of failure paths.
-TEST_EXTENSIONS = ("comet.cogs.monitoring", "comet.cogs.demo", "bot_failures_ext")
+TEST_EXTENSIONS = ("comet.features.cogs.monitoring", "comet.features.cogs.demo", "bot_failures_ext")
 
 
 @dataclass
@@ -122,7 +122,7 @@ def base_env(tmp_path: Path, name: str, **extra: str) -> dict[str, str]:
         COMET_METRICS_PORT="0",
         COMET_LOG_PATH=str(tmp_path / f"{name}.log"),
         COMET_DATABASE_PATH=str(tmp_path / f"{name}.db"),
-        COMET_EXTENSIONS="comet.cogs.monitoring",
+        COMET_EXTENSIONS="comet.features.cogs.monitoring",
     )
     env.update(extra)
     return env

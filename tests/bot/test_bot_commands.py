@@ -9,9 +9,9 @@ import pytest
 from bot_support import CometEnv, make_settings
 from prometheus_client import CollectorRegistry
 
-from comet.bot import CometBot
-from comet.demo_guild import DEMO
-from comet.telemetry import Telemetry
+from comet.core.bot import CometBot
+from comet.core.demo_guild import DEMO
+from comet.core.telemetry import Telemetry
 from discord_emulator import Emulator
 from instrumentation.gateway import finite_or_none
 from instrumentation.server import MetricsServer

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from comet.config import DEFAULT_EXTENSIONS, ConfigError, Settings, parse_env_file
+from comet.core.config import DEFAULT_EXTENSIONS, ConfigError, Settings, parse_env_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ def test_every_variable_is_read() -> None:
         COMET_DEMO_SLOW_SECONDS="2",
         COMET_DEMO_FAIL_RATIO="0.1",
         COMET_EMULATOR_PORT="8765",
-        COMET_EXTENSIONS="comet.cogs.monitoring, comet.cogs.demo",
+        COMET_EXTENSIONS="comet.features.cogs.monitoring, comet.features.cogs.demo",
         COMET_SYNC_COMMANDS="0",
         COMET_SECRETS="one,two",
     )
@@ -80,7 +80,7 @@ def test_every_variable_is_read() -> None:
     assert (s.antispam_messages, s.antispam_seconds, s.antispam_timeout_seconds) == (7, 3.5, 60)
     assert (s.demo_rate, s.demo_slow_ratio, s.demo_slow_seconds, s.demo_fail_ratio) == (10, 0.2, 2, 0.1)
     assert s.emulator_port == 8765
-    assert s.extensions == ("comet.cogs.monitoring", "comet.cogs.demo")
+    assert s.extensions == ("comet.features.cogs.monitoring", "comet.features.cogs.demo")
     assert s.sync_commands is False
     assert set(s.all_secrets) == {"abc.def.ghi-jkl", "s3cret", "one", "two"}
 
@@ -173,7 +173,7 @@ def test_cli_config_check(tmp_path: Path) -> None:
     ok = _cli(
         "config",
         "check",
-        env={"COMET_TOKEN": "abc.def.secret-part", "COMET_EXTENSIONS": "comet.cogs.monitoring"},
+        env={"COMET_TOKEN": "abc.def.secret-part", "COMET_EXTENSIONS": "comet.features.cogs.monitoring"},
         cwd=tmp_path,
     )
     assert ok.returncode == 0, ok.stderr
@@ -185,9 +185,9 @@ def test_cli_config_check(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "COMET_METRICS_PORT: expected a port 0-65535, got 'http'" in bad.stderr
 
-    missing = _cli("config", "check", env={"COMET_EXTENSIONS": "comet.cogs.nope"}, cwd=tmp_path)
+    missing = _cli("config", "check", env={"COMET_EXTENSIONS": "comet.features.cogs.nope"}, cwd=tmp_path)
     assert missing.returncode == 2
-    assert "COMET_EXTENSIONS" in missing.stderr and "comet.cogs.nope" in missing.stderr
+    assert "COMET_EXTENSIONS" in missing.stderr and "comet.features.cogs.nope" in missing.stderr
 
     (tmp_path / "custom.env").write_text("COMET_LOCALE=de\n", encoding="utf-8")
     from_file = _cli("--env-file", "custom.env", "config", "check", env={}, cwd=tmp_path)

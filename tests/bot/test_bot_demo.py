@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from bot_support import base_env, metric, start, stop, wait_for_line, wait_http
 
-from comet.config import Settings
-from comet.demo import DemoDriver
+from comet.core.config import Settings
+from comet.core.demo import DemoDriver
 
 
 def total(text: str, name: str, **labels: str) -> float:

@@ -14,8 +14,8 @@ import pytest
 import yaml
 from bot_support import ROOT
 
-from comet.config import Settings
-from comet.demo import Action, DemoDriver
+from comet.core.config import Settings
+from comet.core.demo import Action, DemoDriver
 
 #: Commands in one 5-minute window at the default rate (2 actions/s, about three in four commands).
 WINDOW = 2 * 300 * 3 // 4
@@ -64,7 +64,7 @@ def test_a_timed_out_member_is_refused_quietly(caplog: pytest.LogCaptureFixture)
     emulator = SimpleNamespace(send_message=_refusing_send)
     driver = DemoDriver(emulator, Settings(), channel_ids=[1], member_ids=[2], rng=random.Random(3))
     driver._slots = asyncio.Semaphore(1)
-    with caplog.at_level(logging.DEBUG, logger="comet.demo"):
+    with caplog.at_level(logging.DEBUG, logger="comet.core.demo"):
         asyncio.run(driver._run_one(Action("chat")))
     assert (driver.refused, driver.sent, driver.failed) == (1, 0, 0)
-    assert [r.exc_info for r in caplog.records if r.name == "comet.demo"] == [None]
+    assert [r.exc_info for r in caplog.records if r.name == "comet.core.demo"] == [None]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from bot_support import CometEnv, start_comet
 
-from comet.demo_guild import DEMO
-from comet.secure_http import installed_scrubber
+from comet.core.demo_guild import DEMO
+from comet.core.secure_http import installed_scrubber
 from discord_emulator import Emulator
 from discord_emulator.testing.client import stop_client
 

@@ -10,7 +10,7 @@ from bot_support import CometEnv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 
 COMMANDS = ("ping", "health", "stats", "work", "add", "boom", "modonly", "owneronly", "help")
 # Any printable text, including Japanese, markdown, mentions and quotes; no surrogates.

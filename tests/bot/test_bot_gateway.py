@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from bot_support import CometEnv
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from instrumentation.gateway import finite_or_none
 
 CHANNEL = DEMO.general_channel_id

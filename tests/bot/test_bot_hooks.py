@@ -16,7 +16,7 @@ from discord.ext import commands
 from prometheus_client import CollectorRegistry
 from support import burn_cpu_past, cpu_percent_bounds, read_cpu
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 from instrumentation import cache_sizes
 from instrumentation.bot_monitor import MB, BotMonitor

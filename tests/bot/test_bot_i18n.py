@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from comet.i18n import LOCALES_DIR, SUPPORTED, Translator, load_catalogue, t
+from comet.core.i18n import LOCALES_DIR, SUPPORTED, Translator, load_catalogue, t
 
 
 def placeholders(template: str) -> set[str]:
@@ -61,9 +61,9 @@ def test_fallbacks(tmp_path: Path) -> None:
 def test_helper_uses_the_bots_translator() -> None:
     from prometheus_client import CollectorRegistry
 
-    from comet.bot import CometBot
-    from comet.config import Settings
-    from comet.telemetry import Telemetry
+    from comet.core.bot import CometBot
+    from comet.core.config import Settings
+    from comet.core.telemetry import Telemetry
 
     settings = Settings(locale="en", extensions=())
     bot = CometBot(settings, Telemetry.create(CollectorRegistry(), settings))

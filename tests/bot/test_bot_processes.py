@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from bot_support import base_env, metric, read, start, stop, wait_for_line, wait_http
 
-from comet.demo_guild import DEMO, FAN_SERVER_SEED, seed_fan_server
+from comet.core.demo_guild import DEMO, FAN_SERVER_SEED, seed_fan_server
 from discord_emulator.testing.client import TEST_TOKEN
 
 SHARDS = 4

@@ -17,8 +17,8 @@ from bot_support import make_settings, wait_until
 from discord.ext import commands
 from prometheus_client import CollectorRegistry
 
-from comet.demo_guild import DEMO
-from comet.launcher import Runtime, start_runtime
+from comet.core.demo_guild import DEMO
+from comet.core.launcher import Runtime, start_runtime
 from discord_emulator import Emulator
 from discord_emulator.testing.client import TEST_TOKEN, fast_ready
 

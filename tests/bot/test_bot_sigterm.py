@@ -30,8 +30,8 @@ import pytest
 import pytest_asyncio
 from bot_support import base_env, read, start, stop, wait_for_line, wait_http
 
-from comet.demo_guild import FAN_SERVER_SEED
-from comet.talents import default_directory
+from comet.core.demo_guild import FAN_SERVER_SEED
+from comet.features.talents import default_directory
 from discord_emulator.testing.client import TEST_TOKEN
 
 REST_LATENCY = 0.15
@@ -40,7 +40,7 @@ MEMBERS = 5
 #: Output no clean stop may contain (the log file is read too: it has every level down to DEBUG).
 FORBIDDEN = ("Ignoring exception", "Session is closed", "Traceback", "ServerDisconnectedError")
 FALSE_FAILURE = re.compile(r"Command \S+ failed")
-EXTENSIONS = "comet.cogs.monitoring,comet.cogs.community,comet.cogs.demo"
+EXTENSIONS = "comet.features.cogs.monitoring,comet.features.cogs.community,comet.features.cogs.demo"
 
 
 def talent_keys() -> list[str]:

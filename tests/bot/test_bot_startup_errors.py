@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from bot_support import base_env
 
-from comet.storage import StorageError, Store
+from comet.core.storage import StorageError, Store
 
 #: Nothing must reach the network in these tests: any Discord call goes to a closed local port.
 OFFLINE = {

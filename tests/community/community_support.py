@@ -8,12 +8,16 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from comet.bot import CometBot
-from comet.demo_guild import DEMO
-from comet.storage import Store
+from comet.core.bot import CometBot
+from comet.core.demo_guild import DEMO
+from comet.core.storage import Store
 from discord_emulator import BotMessage, Emulator
 
-EXTENSIONS = ("comet.cogs.community", "comet.cogs.moderation", "comet.cogs.omikuji")
+EXTENSIONS = (
+    "comet.features.cogs.community",
+    "comet.features.cogs.moderation",
+    "comet.features.cogs.omikuji",
+)
 CHANNEL = DEMO.general_channel_id
 MOD_LOG = DEMO.mod_log_channel_id
 MOD = DEMO.moderator_id

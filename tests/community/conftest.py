@@ -15,10 +15,10 @@ import pytest_asyncio
 from community_support import EXTENSIONS, Harness
 from prometheus_client import CollectorRegistry
 
-from comet.bot import CometBot
-from comet.config import Settings
-from comet.storage import Store
-from comet.telemetry import Telemetry
+from comet.core.bot import CometBot
+from comet.core.config import Settings
+from comet.core.storage import Store
+from comet.core.telemetry import Telemetry
 from discord_emulator import Emulator
 from discord_emulator.testing.client import TEST_TOKEN, fast_ready, start_client, stop_client
 

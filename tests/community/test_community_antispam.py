@@ -7,7 +7,7 @@ import logging
 import pytest
 from community_support import CHANNEL, MEMBERS, MOD, Harness
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 
 GUILD = DEMO.guild_id
 MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"
@@ -76,7 +76,7 @@ async def test_a_refused_timeout_is_logged_and_not_counted(
 ) -> None:
     harness: Harness = await community_factory(antispam_messages=2, antispam_seconds=60.0)
     harness.emu.faults.forbidden(route=f"PATCH {MEMBER_ROUTE}")
-    with caplog.at_level(logging.WARNING, logger="comet.cogs.moderation"):
+    with caplog.at_level(logging.WARNING, logger="comet.features.cogs.moderation"):
         await harness.emu.send_message(CHANNEL, MEMBERS[3], "a")
         await harness.emu.send_message(CHANNEL, MEMBERS[3], "b")
         await harness.emu.wait_for(lambda: bool(harness.emu.requests_to(MEMBER_ROUTE, "PATCH")))

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from comet.automod import SpamDetector
+from comet.features.automod import SpamDetector
 
 
 def test_triggers_exactly_at_the_threshold() -> None:

@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from community_support import MEMBERS, MOD
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 from discord_emulator.testing.client import TEST_TOKEN
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from community_support import MEMBERS, Harness
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 
 SEARCH = "/guilds/{guild_id}/members/search"
 FETCH = "/guilds/{guild_id}/members/{user_id}"

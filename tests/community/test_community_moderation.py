@@ -11,7 +11,7 @@ import datetime as dt
 import pytest
 from community_support import CHANNEL, MEMBERS, MOD, OWNER, Harness
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 
 GUILD = DEMO.guild_id

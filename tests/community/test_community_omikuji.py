@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from community_support import MEMBERS, Harness
 
-from comet.cogs.omikuji import draw_fortune, today_jst
-from comet.i18n import Translator
-from comet.talents import default_directory
+from comet.core.i18n import Translator
+from comet.features.cogs.omikuji import draw_fortune, today_jst
+from comet.features.talents import default_directory
 
 
 def expected_text(user_id: int, name: str, locale: str) -> str:

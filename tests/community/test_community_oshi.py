@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from community_support import MEMBERS, Harness
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 
 GUILD = DEMO.guild_id
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
@@ -182,7 +182,11 @@ async def test_bare_oshi_shows_usage_and_dms_are_refused(community: Harness) -> 
 async def test_extensions_reload_twice_and_keep_working(community: Harness) -> None:
     await community.say(MEMBERS[0], "!oshi set Pekora")
     for _ in range(2):
-        for name in ("comet.cogs.community", "comet.cogs.moderation", "comet.cogs.omikuji"):
+        for name in (
+            "comet.features.cogs.community",
+            "comet.features.cogs.moderation",
+            "comet.features.cogs.omikuji",
+        ):
             await community.bot.reload_extension(name)
     reply = await community.say(MEMBERS[0], "!oshi show")
     assert "兎田ぺこら" in reply.content

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from comet.storage import SCHEMA_VERSION, StorageError, Store, migrations
-from comet.storage.timing import timed_operations
+from comet.core.storage import SCHEMA_VERSION, StorageError, Store, migrations
+from comet.core.storage.timing import timed_operations
 
 GUILD = 987654321
 
@@ -244,3 +244,23 @@ async def test_storage_series_exist_before_the_first_call(tmp_path: Path) -> Non
             "comet_function_duration_seconds_count", {"function": f"storage.{method}"}
         )
         assert count == 0
+
+
+@pytest.mark.asyncio
+async def test_two_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Two shard processes starting on one new database: each reads "v0" before either migrates;
+    the second must see, under the write lock, that the first already applied the migrations."""
+    path = tmp_path / "comet.db"
+    first, second = await asyncio.gather(
+        Store.open(path, registry=CollectorRegistry()), Store.open(path, registry=CollectorRegistry())
+    )
+    try:
+        assert await first.schema_version() == await second.schema_version() == SCHEMA_VERSION
+        await first.set_oshi(1, 2, "usada_pekora")
+        assert (await second.get_oshi(1, 2)) is not None
+    finally:
+        await first.close()
+        await second.close()
+    with sqlite3.connect(path) as conn:
+        versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))

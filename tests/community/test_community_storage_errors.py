@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from community_support import MEMBERS, MOD, Harness, stop
 
-from comet.demo_guild import DEMO
-from comet.storage import Store
+from comet.core.demo_guild import DEMO
+from comet.core.storage import Store
 
 GUILD = DEMO.guild_id
 
@@ -53,7 +53,7 @@ async def test_locked_database_answers_clearly_and_logs(
         assert reply.content.startswith(expected)
         slash = await harness.slash(MEMBERS[2], "oshi", {"name": "Marine"}, subcommand="set")
         assert slash.content.startswith(expected) and slash.ephemeral
-    failures = [r.getMessage() for r in caplog.records if r.name == "comet.bot"]
+    failures = [r.getMessage() for r in caplog.records if r.name == "comet.core.bot"]
     assert any("Command oshi set failed" in m and "locked" in m for m in failures), failures
     assert any("Command warn failed" in m for m in failures), failures
     # What the user saw is what the metrics say: failures, under the storage error's class.
@@ -99,7 +99,7 @@ async def test_read_only_database_answers_clearly_and_still_reads(
         assert reply.content == expected
         reply = await harness.say(MOD, f"!clearwarns <@{MEMBERS[1]}>")
         assert reply.content == expected
-    assert any("read_only" in r.getMessage() for r in caplog.records if r.name == "comet.bot")
+    assert any("read_only" in r.getMessage() for r in caplog.records if r.name == "comet.core.bot")
     reply = await harness.say(MEMBERS[0], "!oshi show")
     assert "Houshou Marine" in reply.content
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from comet.storage import StorageError, Store, timed
-from comet.storage.timing import timed_operation
+from comet.core.storage import StorageError, Store, timed
+from comet.core.storage.timing import timed_operation
 
 GUILD = 987654321
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from comet.talents import (
+from comet.features.talents import (
     BRANCHES,
     Talent,
     TalentDataError,

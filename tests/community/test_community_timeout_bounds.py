@@ -13,9 +13,9 @@ from community_support import MEMBERS, MOD, Harness
 from hypothesis import given
 from hypothesis import strategies as st
 
-from comet.cogs.moderation import DURATION_LIMIT, MAX_TIMEOUT, format_duration, parse_duration
-from comet.demo_guild import DEMO
-from comet.i18n import Translator
+from comet.core.demo_guild import DEMO
+from comet.core.i18n import Translator
+from comet.features.cogs.moderation import DURATION_LIMIT, MAX_TIMEOUT, format_duration, parse_duration
 
 GUILD = DEMO.guild_id
 MEMBER_ROUTE = "/guilds/{guild_id}/members/{user_id}"

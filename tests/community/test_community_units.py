@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from comet.cogs.moderation import MAX_TIMEOUT, format_duration, parse_duration
-from comet.cogs.omikuji import ITEM_COUNT, RANKS, draw_fortune, today_jst
-from comet.i18n import Translator
-from comet.talents import default_directory
+from comet.core.i18n import Translator
+from comet.features.cogs.moderation import MAX_TIMEOUT, format_duration, parse_duration
+from comet.features.cogs.omikuji import ITEM_COUNT, RANKS, draw_fortune, today_jst
+from comet.features.talents import default_directory
 
 LOCALES = Path(__file__).resolve().parents[2] / "comet" / "locales"
 

@@ -19,11 +19,11 @@ import pytest_asyncio
 from aiohttp import web
 from debug_support import TOKEN
 
-from comet.demo_guild import DEMO, seed_fan_server
+from comet.core.demo_guild import DEMO, seed_fan_server
 from discord_emulator.endpoints import point_discord_at, restoring_endpoints
 
 #: The owner tools alone: fast to start; the reload-under-traffic test loads every extension.
-DEBUG_EXTENSIONS = ("comet.cogs.debug", "comet.cogs.reload")
+DEBUG_EXTENSIONS = ("comet.features.cogs.debug", "comet.features.cogs.reload")
 
 
 @dataclass
@@ -161,9 +161,9 @@ async def comet(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Harness
     """``harness = await comet(locale="ja", debug_mode=True, **settings)``: CometBot on a fresh emulator."""
     from prometheus_client import CollectorRegistry
 
-    from comet.bot import CometBot
-    from comet.config import Settings
-    from comet.telemetry import Telemetry
+    from comet.core.bot import CometBot
+    from comet.core.config import Settings
+    from comet.core.telemetry import Telemetry
     from discord_emulator import Emulator
     from discord_emulator.testing.client import fast_ready, start_client, stop_client
 
@@ -191,9 +191,14 @@ async def comet(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Harness
         telemetry = Telemetry.create(CollectorRegistry(), settings)
         store = None
         if any(
-            e in extensions for e in ("comet.cogs.community", "comet.cogs.moderation", "comet.cogs.omikuji")
+            e in extensions
+            for e in (
+                "comet.features.cogs.community",
+                "comet.features.cogs.moderation",
+                "comet.features.cogs.omikuji",
+            )
         ):
-            from comet.storage import Store
+            from comet.core.storage import Store
 
             store = await Store.open(settings.database_path)
         bot = CometBot(settings, telemetry, store)

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [ROOT / "comet/cogs/debug.py", ROOT / "comet/cogs/reload.py", ROOT / "comet/reloader.py"]
+SOURCES = [
+    ROOT / "comet/features/cogs/debug.py",
+    ROOT / "comet/features/cogs/reload.py",
+    ROOT / "comet/core/reloader.py",
+]
 OPERATIONS = ("load", "reload", "unload")
 
 

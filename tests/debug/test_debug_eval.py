@@ -9,16 +9,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from comet.cogs.debug import (
+from comet.features.repl import (
     BoundedStringIO,
     Failure,
     compile_code,
     execute,
-    fence,
     format_exception,
-    paginate,
     strip_code_fence,
 )
+from comet.features.paging import fence, paginate
 
 
 async def run(source: str, **scope: Any) -> Any:

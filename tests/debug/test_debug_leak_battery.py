@@ -42,7 +42,7 @@ from leak_support import (
     require_requests,
 )
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from instrumentation.logging import remove_debug_logging, setup_debug_logging
 from instrumentation.redact import Scrubber
 

@@ -9,7 +9,7 @@ import tracemalloc
 
 import pytest
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 
 WORDS = {
     "ja": {

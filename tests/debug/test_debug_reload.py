@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import generate_latest
 
-from comet.config import DEFAULT_EXTENSIONS
-from comet.demo_guild import DEMO
+from comet.core.config import DEFAULT_EXTENSIONS
+from comet.core.demo_guild import DEMO
 
 
 def lines(message) -> list[str]:
@@ -22,26 +22,31 @@ def lines(message) -> list[str]:
 @pytest.mark.parametrize("locale", ["ja", "en"])
 async def test_reload_load_unload_report_each_extension(comet, locale: str) -> None:
     h = await comet(
-        locale=locale, extensions=("comet.cogs.monitoring", "comet.cogs.debug", "comet.cogs.reload")
+        locale=locale,
+        extensions=(
+            "comet.features.cogs.monitoring",
+            "comet.features.cogs.debug",
+            "comet.features.cogs.reload",
+        ),
     )
     t = h.bot.i18n.t
 
     report = lines(await h.ask("!reload debug monitoring"))
     assert report[0].startswith(
-        "✅ " + t("reload.reload_done", extension="comet.cogs.debug", ms="").split("(")[0]
+        "✅ " + t("reload.reload_done", extension="comet.features.cogs.debug", ms="").split("(")[0]
     )
-    assert "comet.cogs.monitoring" in report[1] and report[1].startswith("✅ ")
+    assert "comet.features.cogs.monitoring" in report[1] and report[1].startswith("✅ ")
     assert report[-1] == t("reload.summary", ok=2, total=2)
     assert h.reloads("reload", "success") == 2
     await h.wait_invocations("reload", "ok", 1)
 
     report = lines(await h.ask("!unload monitoring"))
-    assert report[0].startswith("✅ ") and "comet.cogs.monitoring" in report[0]
+    assert report[0].startswith("✅ ") and "comet.features.cogs.monitoring" in report[0]
     assert h.bot.get_command("ping") is None
-    report = lines(await h.ask("!load monitoring comet.cogs.no_such_extension"))
+    report = lines(await h.ask("!load monitoring comet.features.cogs.no_such_extension"))
     assert report[0].startswith("✅ ") and h.bot.get_command("ping") is not None
     assert report[1].startswith(
-        "❌ " + t("reload.load_error", extension="comet.cogs.no_such_extension", error="")
+        "❌ " + t("reload.load_error", extension="comet.features.cogs.no_such_extension", error="")
     )
     assert "ExtensionNotFound" in report[1]
     assert report[-1] == t("reload.summary", ok=1, total=2)
@@ -49,12 +54,12 @@ async def test_reload_load_unload_report_each_extension(comet, locale: str) -> N
     await h.wait_invocations("load", "error", 1)
 
     refused = lines(await h.ask("!unload reload"))
-    assert refused[0] == "❌ " + t("reload.refused_unload", extension="comet.cogs.reload")
-    assert "comet.cogs.reload" in h.bot.extensions
+    assert refused[0] == "❌ " + t("reload.refused_unload", extension="comet.features.cogs.reload")
+    assert "comet.features.cogs.reload" in h.bot.extensions
 
-    modules = lines(await h.ask("!reload instrumentation.metrics comet.bot comet.no_such_module"))
+    modules = lines(await h.ask("!reload instrumentation.metrics comet.core.bot comet.no_such_module"))
     assert modules[0] == "❌ " + t("reload.module_refused", module="instrumentation.metrics")
-    assert modules[1] == "❌ " + t("reload.module_refused", module="comet.bot")
+    assert modules[1] == "❌ " + t("reload.module_refused", module="comet.core.bot")
     assert modules[2] == "❌ " + t("reload.module_missing", module="comet.no_such_module")
 
     assert (await h.ask("!reload")).content == t("reload.usage", command="reload")
@@ -62,27 +67,27 @@ async def test_reload_load_unload_report_each_extension(comet, locale: str) -> N
 
 @pytest.fixture
 def restore_talents_module() -> Iterator[None]:
-    """Give ``comet.talents`` its namespace back after the test reloaded it in this process.
+    """Give ``comet.features.talents`` its namespace back after the test reloaded it in this process.
 
     ``importlib.reload`` re-executes the module in place: later tests would otherwise hold the old
     classes (``TalentDataError``, ...) while the module raises and returns the new ones.
     """
-    import comet.talents
+    import comet.features.talents
 
-    saved = dict(vars(comet.talents))
+    saved = dict(vars(comet.features.talents))
     yield
-    vars(comet.talents).clear()
-    vars(comet.talents).update(saved)
+    vars(comet.features.talents).clear()
+    vars(comet.features.talents).update(saved)
 
 
 @pytest.mark.asyncio
 @pytest.mark.usefixtures("restore_talents_module")
 async def test_a_helper_module_reload_also_reloads_the_extensions_using_it(comet) -> None:
-    extensions = ("comet.cogs.debug", "comet.cogs.reload", "comet.cogs.community")
+    extensions = ("comet.features.cogs.debug", "comet.features.cogs.reload", "comet.features.cogs.community")
     h = await comet(extensions=extensions)
-    report = lines(await h.ask("!reload comet.talents"))
-    assert report[0] == "✅ モジュール comet.talents をリロードしました"  # the seed's message
-    assert report[1].startswith("✅ ") and "comet.cogs.community" in report[1]
+    report = lines(await h.ask("!reload comet.features.talents"))
+    assert report[0] == "✅ モジュール comet.features.talents をリロードしました"  # the seed's message
+    assert report[1].startswith("✅ ") and "comet.features.cogs.community" in report[1]
     assert report[-1] == h.bot.i18n.t("reload.summary", ok=2, total=2)
 
 
@@ -213,6 +218,6 @@ async def test_the_watcher_starts_with_the_bot_when_configured(comet) -> None:
     reloader = h.bot.get_cog("Reload").reloader
     assert reloader.watching
     await h.emu.wait_for(reloader.watch_ready.is_set)
-    assert "comet.cogs.debug" in reloader._watched_files()
+    assert "comet.features.cogs.debug" in reloader._watched_files()
     off = await comet(debug_mode=False, reload_watch=True)
     assert not off.bot.get_cog("Reload").reloader.watching  # debug mode only

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import pkgutil
 import sys
 import textwrap
 import uuid
@@ -17,7 +18,7 @@ import pytest
 from discord.ext import commands
 from prometheus_client import CollectorRegistry
 
-from comet.reloader import HotReloader, is_protected, is_reloadable_module
+from comet.core.reloader import HotReloader, is_protected, is_reloadable_module
 from instrumentation.metrics import Metrics
 
 
@@ -103,32 +104,30 @@ def reloads(bot: commands.Bot, operation: str, outcome: str) -> float:
     return bot.telemetry.metrics.extension_reloads.labels(operation, outcome)._value.get()  # type: ignore[attr-defined]
 
 
-def test_process_state_modules_are_protected() -> None:
-    for name in (
-        "instrumentation",
-        "instrumentation.metrics",
-        "comet",
-        "comet.bot",
-        "comet.config",
-        "comet.telemetry",
-        "comet.secure_http",
-        "comet.reloader",
-        "comet.launcher",
-        "comet.shutdown",
-        "comet.tree",
-        "comet.error_replies",
-        "comet.ops.render",
-    ):
+def _modules(package: str) -> list[str]:
+    module = importlib.import_module(package)
+    found = [package]
+    for info in pkgutil.walk_packages(module.__path__, package + "."):
+        found.append(info.name)
+    return found
+
+
+def test_what_hot_reload_refuses_follows_from_the_folder() -> None:
+    """Everything under comet.features may be reloaded; the process-lifetime code may not."""
+    protected = ["comet", "comet.__main__", "comet.features", *_modules("comet.core"), *_modules("comet.ops")]
+    protected += _modules("instrumentation")
+    assert "comet.core.bot" in protected and "comet.core.storage.store" in protected
+    for name in protected:
         assert is_protected(name), name
         assert not is_reloadable_module(name), name
-    # Outside the comet package (the emulator, discord.py, the standard library): never reloaded.
-    for name in ("discord_emulator.core.world", "discord.ext.commands", "json"):
+    features = [m for m in _modules("comet.features") if m != "comet.features"]
+    assert "comet.features.cogs.debug" in features and "comet.features.talents" in features
+    for name in features:
+        assert not is_protected(name), name
+        assert is_reloadable_module(name), name
+    # Outside the project (the emulator, discord.py, the standard library): never reloaded.
+    for name in ("discord_emulator.core.world", "discord.ext.commands", "discord.http", "json", "asyncio"):
         assert not is_reloadable_module(name), name
-    for name in ("comet.cogs.debug", "comet.talents"):
-        assert not is_protected(name)
-        assert is_reloadable_module(name)
-    for name in ("json", "discord.http", "asyncio"):  # outside the project: never reloaded
-        assert not is_reloadable_module(name)
 
 
 @pytest.mark.asyncio
@@ -203,7 +202,7 @@ async def test_extension_reload_is_atomic_and_counted(package: Package) -> None:
 async def test_the_reload_extension_itself_cannot_be_unloaded() -> None:
     reloader = HotReloader(make_bot())
     result = await reloader.extension("unload", "reload")
-    assert not result.ok and result.name == "comet.cogs.reload" and result.error == "refused"
+    assert not result.ok and result.name == "comet.features.cogs.reload" and result.error == "refused"
 
 
 @pytest.mark.asyncio

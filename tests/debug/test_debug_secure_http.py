@@ -16,7 +16,7 @@ import pytest_asyncio
 from debug_support import TOKEN, leak_forms
 from discord.http import Route, handle_message_parameters
 
-from comet.secure_http import install_http_scrubber, installed_scrubber, uninstall_http_scrubber
+from comet.core.secure_http import install_http_scrubber, installed_scrubber, uninstall_http_scrubber
 from instrumentation.redact import Scrubber
 
 SECRET = "extra-configured-secret-9f8e7d"

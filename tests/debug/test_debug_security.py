@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from debug_support import TOKEN, leak_forms
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from instrumentation.logging import remove_debug_logging, setup_debug_logging
 
 #: Owner command lines and the label their refusals are counted under.
@@ -33,8 +33,8 @@ OWNER_COMMANDS = [
     ("timeit ping", "timeit"),
     ("reload ~", "reload"),
     ("reload watch on", "reload"),
-    ("load comet.cogs.monitoring", "load"),
-    ("unload comet.cogs.debug", "unload"),
+    ("load comet.features.cogs.monitoring", "load"),
+    ("unload comet.features.cogs.debug", "unload"),
 ]
 
 NOT_OWNER = {
@@ -73,8 +73,8 @@ async def test_non_owners_are_refused_for_every_owner_command(comet, caplog) -> 
     assert not hasattr(h.bot, "pwned")
     assert logging.getLogger().level == root_level
     assert tracemalloc.is_tracing() == tracing  # "memory trace start" was refused
-    assert {"comet.cogs.debug", "comet.cogs.reload"} <= set(h.bot.extensions)
-    assert "comet.cogs.monitoring" not in h.bot.extensions
+    assert {"comet.features.cogs.debug", "comet.features.cogs.reload"} <= set(h.bot.extensions)
+    assert "comet.features.cogs.monitoring" not in h.bot.extensions
     assert not h.bot.get_cog("Reload").reloader.watching
     for _, label in OWNER_COMMANDS:
         assert h.invocations(label, "ok") == 0
@@ -101,7 +101,7 @@ async def test_debug_mode_off_refuses_debug_even_for_the_owner(comet, caplog, lo
     assert (await h.ask("!reload watch on")).content == DISABLED[locale]
     assert not h.bot.get_cog("Reload").reloader.watching
     report = await h.ask("!reload debug")
-    assert report.content.startswith("✅") and "comet.cogs.debug" in report.content
+    assert report.content.startswith("✅") and "comet.features.cogs.debug" in report.content
     # Non-owners are refused before the mode is even looked at.
     assert (await h.ask("!debug 1", author=DEMO.member_ids[1])).content == NOT_OWNER[locale]
     assert h.invocations("debug", "disabled") == 1

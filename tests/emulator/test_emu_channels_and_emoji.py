@@ -6,7 +6,7 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 from discord_emulator.core.models import Perm
 

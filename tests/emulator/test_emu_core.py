@@ -6,7 +6,7 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.demo_guild import DEMO, seed_fan_server
+from comet.core.demo_guild import DEMO, seed_fan_server
 from discord_emulator import Emulator
 from discord_emulator.endpoints import restoring_endpoints
 from discord_emulator.testing.client import fast_ready, start_client, stop_client

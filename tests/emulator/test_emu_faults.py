@@ -9,7 +9,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 from discord_emulator.testing.client import start_client, stop_client
 from discord_emulator.transports.gateway import shard_for

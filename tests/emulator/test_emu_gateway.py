@@ -10,7 +10,7 @@ import discord
 import pytest
 from discord.ext import commands
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 
 GENERAL = DEMO.general_channel_id

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from discord.ext import commands
 
-from comet.demo_guild import DEMO, FAN_SERVER_SEED
+from comet.core.demo_guild import DEMO, FAN_SERVER_SEED
 from discord_emulator import Emulator
 from discord_emulator.endpoints import point_discord_at, restoring_endpoints
 from discord_emulator.testing.client import fast_ready, start_client, stop_client

@@ -11,7 +11,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from comet.demo_guild import DEMO, seed_fan_server
+from comet.core.demo_guild import DEMO, seed_fan_server
 from discord_emulator import Emulator
 
 GENERAL = DEMO.general_channel_id

@@ -12,7 +12,7 @@ import pytest
 from discord.ext import commands
 from support import require_binary
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 
 ALERTS = DEMO.alerts_channel_id

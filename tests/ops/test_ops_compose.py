@@ -231,7 +231,7 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image() -> None:
 def test_docker_waits_longer_than_the_bots_shutdown_grace_period(services: dict[str, Any]) -> None:
     # `docker compose stop` sends SIGTERM to PID 1 (the exec-form CMD makes that python itself),
     # then SIGKILL after stop_grace_period: the drain (grace + closing) must fit inside it.
-    from comet.config import Settings
+    from comet.core.config import Settings
 
     grace = services["bot"].get("stop_grace_period")
     assert grace is not None and grace.endswith("s"), grace

@@ -30,7 +30,7 @@ import yaml
 from ops_support import DASHBOARD, REPO, RULE_FILES
 from support import require_binary
 
-from comet.demo_guild import FAN_SERVER_SEED
+from comet.core.demo_guild import FAN_SERVER_SEED
 from comet.ops.dashboard_png import (
     ALL_VALUES,
     NAMED_COLOURS,
@@ -783,7 +783,7 @@ def two_shards(tmp_path: Path) -> Iterator[Shards]:
                 "COMET_DISCORD_GATEWAY_URL": info["gateway_url"], "COMET_SHARD_COUNT": "2",
                 "COMET_SHARD_IDS": str(shard), "COMET_METRICS_HOST": "127.0.0.1",
                 "COMET_METRICS_PORT": str(port),
-                "COMET_EXTENSIONS": "comet.cogs.monitoring,comet.cogs.demo",
+                "COMET_EXTENSIONS": "comet.features.cogs.monitoring,comet.features.cogs.demo",
                 "COMET_DATABASE_PATH": str(tmp_path / f"shard{shard}.db"),
                 "COMET_LOG_PATH": str(tmp_path / f"shard{shard}.log"), "PYTHONUNBUFFERED": "1",
             })  # fmt: skip

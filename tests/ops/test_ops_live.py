@@ -16,7 +16,7 @@ import pytest
 import yaml
 from ops_support import DASHBOARD, REPO, RULE_FILES, LiveStack
 
-from comet.demo_guild import DEMO
+from comet.core.demo_guild import DEMO
 from comet.ops.dashboard_png import PanelData, collect, data_panels, draw, load_dashboard
 from comet.ops.metric_table import fetch_exposition, metric_rows
 from comet.ops.runbooks import first_step, runbook_url, sections

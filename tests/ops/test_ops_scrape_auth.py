@@ -44,7 +44,7 @@ def authenticated_bot(tmp_path: Path) -> Iterator[int]:
         COMET_METRICS_BASIC_AUTH=f"{USER}:{PASSWORD}",
         COMET_LOG_PATH=str(tmp_path / "bot.log"),
         COMET_DATABASE_PATH=str(tmp_path / "bot.db"),
-        COMET_EXTENSIONS="comet.cogs.monitoring",
+        COMET_EXTENSIONS="comet.features.cogs.monitoring",
     )
     out = (tmp_path / "bot.out").open("wb")
     proc = subprocess.Popen(
