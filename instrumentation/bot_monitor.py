@@ -1,8 +1,8 @@
-"""The seed's ``BotMonitor``, grown up: same names and fields, real numbers behind them.
+"""``BotMonitor``: the bot's own view of its health, with real numbers behind every field.
 
-``collect_metrics()`` returns the seed's dict (``commands_executed``, ``errors_count``,
-``memory_usage`` in MB, ``cpu_usage`` in percent) and ``health_check()`` the seed's health fields
-(``status``, ``uptime``, ``latency``, ``guilds``), which ``/readyz`` serves. Differences from the seed,
+``collect_metrics()`` returns a dict (``commands_executed``, ``errors_count``,
+``memory_usage`` in MB, ``cpu_usage`` in percent) and ``health_check()`` the health fields
+(``status``, ``uptime``, ``latency``, ``guilds``), which ``/readyz`` serves. Deliberate choices,
 on purpose:
 
 - the command counts are read from the Prometheus counters the hooks feed, so the ``health`` and
@@ -88,7 +88,7 @@ def summarize_commands(metrics: Metrics) -> CommandSummary:
 
 
 class BotMonitor:
-    """The seed's monitor of one bot (``collect_metrics``, ``health_check``)."""
+    """The monitor of one bot (``collect_metrics``, ``health_check``)."""
 
     def __init__(
         self,
@@ -165,7 +165,7 @@ class BotMonitor:
         return bot.is_ready() and not bot.is_closed() and self.connected()
 
     async def health_check(self) -> dict[str, Any]:
-        """ヘルスチェック — the seed's fields; JSON-safe (no NaN/inf)."""
+        """ヘルスチェック — JSON-safe (no NaN/inf)."""
         bot = self.bot
         result: dict[str, Any] = {
             "status": "healthy" if self.is_healthy() else "unhealthy",

@@ -1,4 +1,4 @@
-"""``monitor_performance``: the seed's decorator, recording into Prometheus.
+"""``monitor_performance``: a timing decorator for any sync or async function, recording into Prometheus.
 
 Works on sync functions, ``async def`` functions, methods, and sync or async generators. Coroutines
 are timed *around the await* (prometheus_client's ``Histogram.time()`` on an ``async def`` only
@@ -11,7 +11,7 @@ Every call records:
 * ``comet_function_calls_total{function,outcome}`` — ``success``, ``error`` or ``cancelled``;
 * ``comet_slow_calls_total{function}`` — when the duration exceeds ``slow_threshold``.
 
-As in the seed, an exception is logged at ERROR and re-raised, and a slow call is logged at WARNING
+An exception is logged at ERROR and re-raised, and a slow call is logged at WARNING
 with the function's name and its time. A decorator runs at import time, when the registry the
 launcher serves may not be chosen yet, so the label children are resolved on the first call and
 cached: the hot path does no ``.labels()`` lookup.
@@ -38,7 +38,7 @@ __all__ = ["DEFAULT_SLOW_THRESHOLD", "CallRecorder", "monitor_performance"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: The seed's threshold: a call over one second is slow.
+#: A call over one second is slow (the project's threshold for commands too).
 DEFAULT_SLOW_THRESHOLD = 1.0
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class CallRecorder:
         children = self._children or self._resolve()
         children.duration.observe(duration)
         children.error.inc()
-        # The seed logs every exception at ERROR; the caller re-raises it.
+        # Every exception is logged at ERROR; the caller re-raises it.
         logger.error("Error in %s: %s: %s", self.name, type(exc).__name__, exc)
         if duration > self.slow_threshold:
             self._slow(children, duration)

@@ -1,4 +1,4 @@
-"""The seed's ``setup_debug_logging``: a rotating file at DEBUG and the console at INFO.
+"""``setup_debug_logging``: a rotating file at DEBUG and the console at INFO.
 
 Grown up in four ways:
 
@@ -40,7 +40,7 @@ __all__ = [
     "setup_debug_logging",
 ]
 
-#: The seed's format.
+#: The log line format (time, logger, level, message).
 LOG_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
 #: Attribute set on every handler this module installs, so a second call can find them.
@@ -182,7 +182,7 @@ def setup_debug_logging(
     backup_count: int = 5,
     capture_warnings: bool = True,
 ) -> logging.Logger:
-    """Configure the root logger as the seed does, safely; returns the root logger.
+    """Configure the root logger (file at DEBUG, console at INFO), safely; returns the root logger.
 
     ``log_path=None`` logs to the console only. Calling it again replaces the handlers it installed
     before (and closes their files); handlers installed by others are left alone. With

@@ -1,15 +1,15 @@
-"""The seed's ``MemoryTracker``, grown into the tool an owner uses to find a leak.
+"""``MemoryTracker``: the tool an owner uses to find a leak.
 
 * ``track(obj)`` keeps a weak reference, so tracking never keeps anything alive;
   ``tracked_by_kind()`` counts what is still alive by type.
-* ``get_memory_usage()`` keeps the seed's keys (``tracked_objects``, ``gc_objects``) and adds the
+* ``get_memory_usage()`` keeps the keys (``tracked_objects``, ``gc_objects``) and adds the
   RSS and the collector's state. ``gc_objects`` walks the whole heap (``gc.get_objects()``): it is
   computed here, on demand, for the owner's command — never on a scrape.
 * ``start_tracing()`` / ``growth_since_last()`` / ``stop_tracing()``: tracemalloc snapshot diffs
   naming the allocation sites (``file:line``) that grew most since the previous look. tracemalloc
   slows the whole process down 5-25x, so it runs only between an explicit start and stop.
 * ``cpu_percent()`` reads one long-lived ``psutil.Process``: on a fresh object psutil has no
-  earlier reading to compare with and always answers 0.0 (the seed's bug).
+  earlier reading to compare with and always answers 0.0 (a bug of the first version).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class MemoryTracker:
         self._baseline: tracemalloc.Snapshot | None = None
         self._started_tracing = False
 
-    # -- the seed's API -----------------------------------------------------------------------
+    # -- the public API -----------------------------------------------------------------------
 
     def track(self, obj: object) -> None:
         """Track ``obj`` weakly (it must support weak references, as class instances do)."""

@@ -26,7 +26,7 @@ PREFIX = "comet"
 UNKNOWN = "unknown"
 OTHER = "other"
 
-#: Buckets in seconds; 1 s is the seed's slow threshold, 3 s is Discord's acknowledgement deadline.
+#: Buckets in seconds; 1 s is the slow threshold, 3 s is Discord's acknowledgement deadline.
 #: Dense around the 1 s slow threshold (CometSlowResponses, the latency SLO): with a gap from 1 to
 #: 2.5 s, a p95 of 1.1 s would be read as up to 2.4 s by histogram_quantile's interpolation.
 COMMAND_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0, 30.0)

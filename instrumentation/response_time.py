@@ -1,4 +1,4 @@
-"""The seed's ``ResponseTimeMonitor``: a rolling window of the last N response times.
+"""``ResponseTimeMonitor``: a rolling window of the last N response times.
 
 Memory is fixed (a ``deque(maxlen=window_size)``). The command hooks record here the same
 duration, measured between the same clock points, that they observe into
@@ -59,14 +59,14 @@ class ResponseTimeMonitor:
             self.response_times.append(float(response_time))
 
     def get_average_response_time(self) -> float:
-        """Mean over the window; 0 when nothing was recorded (as the seed)."""
+        """Mean over the window; 0 when nothing was recorded."""
         with self._lock:
             if not self.response_times:
                 return 0.0
             return sum(self.response_times) / len(self.response_times)
 
     def is_slow_response(self, threshold: float = 1.0) -> bool:
-        """Whether the window's average is over ``threshold`` seconds (the seed's definition)."""
+        """Whether the window's mean (not a percentile) is over ``threshold`` seconds."""
         return self.get_average_response_time() > threshold
 
     def percentile(self, q: float) -> float:

@@ -9,7 +9,7 @@
   iteration — so while a render runs the interval is lowered to ``render_switch_interval``
   (0.5 ms) and restored afterwards (``bench/bench_instrumentation.py`` measures the difference).
 * ``GET /healthz`` — liveness: answering at all proves the loop runs. ``{"status": "alive"}``.
-* ``GET /readyz`` — readiness from a provider callable (sync or async) returning the seed's health
+* ``GET /readyz`` — readiness from a provider callable (sync or async) returning the bot's health
   fields (status, uptime, latency, guilds, ...): 200 when ``status == "healthy"``, else 503. NaN and
   infinities (discord.py's latency before the first heartbeat ACK) become ``null``; the JSON is
   always strict.

@@ -92,7 +92,7 @@ class CometBot(commands.AutoShardedBot):
         self.settings = settings
         self.telemetry = telemetry
         self.store = store
-        self.debug_mode: bool = settings.debug_mode  # the seed's switch; the owner's debug cog reads it
+        self.debug_mode: bool = settings.debug_mode  # the owner's debug cog reads it (and !reload watch)
         self.i18n = Translator(settings.locale)
         # Every REST body to Discord (messages, files, webhooks, interaction replies) is scrubbed.
         install_http_scrubber(self, telemetry.scrubber)

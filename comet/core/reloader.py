@@ -1,4 +1,4 @@
-"""Hot reload of extensions and plain helper modules (the seed's ``HotReloader``).
+"""Hot reload of extensions and plain helper modules (``HotReloader``).
 
 Extensions go through discord.py's ``reload_extension``, which is atomic: when the new code fails
 to import or its ``setup`` raises, the old extension stays loaded. Plain helper modules the owner
@@ -12,7 +12,7 @@ registered once on the launcher's registry), and the standard library or discord
 safe to reload in a live process.
 
 In debug mode an optional watcher polls the files of loaded extensions and watched modules and
-reloads what changed (the seed's ``watch_module``).
+reloads what changed (``watch_module``).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def _dependencies(module: ModuleType, candidates: set[str]) -> set[str]:
 
 
 class HotReloader:
-    """The seed's hot reloader, on discord.py's atomic extension reload."""
+    """The hot reloader, on discord.py's atomic extension reload."""
 
     def __init__(
         self,
@@ -117,7 +117,7 @@ class HotReloader:
     # -- messages and metrics ------------------------------------------------------------------
 
     def _t(self, key: str, **kwargs: Any) -> str:
-        # The bot's language; a bot without a translator gets the seed's (Japanese) messages.
+        # The bot's language; a bot without a translator gets the Japanese messages (the default locale).
         return t(self.bot, key, **kwargs)
 
     def _count(self, operation: Operation, ok: bool) -> None:
@@ -126,14 +126,14 @@ class HotReloader:
             return
         telemetry.metrics.extension_reloads.labels(operation, "success" if ok else "error").inc()
 
-    # -- the seed's API ------------------------------------------------------------------------
+    # -- the public API (reload_module, watch_module) ----------------------------------------
 
     def watch_module(self, module_name: str) -> None:
         """Watch a module's file (reloaded by the watcher when it changes; debug mode only)."""
         self.watched_modules.add(module_name)
 
     async def reload_module(self, module_name: str) -> str:
-        """Reload one module and say how it went (the seed's messages)."""
+        """Reload one module and say how it went (in the bot's language)."""
         results = await self.reload_modules([module_name])
         return results[0].message
 

@@ -22,7 +22,7 @@ from instrumentation.metrics import Metrics
 from instrumentation.redact import Scrubber
 from instrumentation.response_time import ResponseTimeMonitor
 
-#: Rolling window of the in-Discord ``health`` command (the seed's default of 100).
+#: Rolling window of the in-Discord ``health`` command (the last 100 commands).
 RESPONSE_WINDOW = 100
 
 

@@ -1,4 +1,4 @@
-"""Owner debug tools: the seed's ``DebugCog`` grown up.
+"""Owner debug tools (``DebugCog``): a remote shell and views into the running bot.
 
 ``debug <code>`` evaluates Python in the bot's process (a remote shell: owner only, refused unless
 debug mode is on, timed out, audit-logged, counted). ``memory``, ``tasks``, ``loglevel`` and
@@ -134,7 +134,7 @@ class DebugCog(OwnerGate, CometCog, name="Debug"):
     async def debug_command(self, ctx: commands.Context[Any], *, code: str) -> None:
         """デバッグコマンド実行 — evaluate Python (owner only, debug mode only)."""
         if not self.bot.debug_mode:
-            # セキュリティ上の理由で本番環境では無効化 (the seed's reason, and message)
+            # セキュリティ上の理由で本番環境では無効化 (the refusal's reason, kept as the message users see)
             self.record(ctx, "debug", "disabled")
             await ctx.send(self.t("debug.disabled"))
             return

@@ -1,7 +1,7 @@
 """Everyone's monitoring commands: ``ping``, ``health`` and ``stats`` (hybrid: prefix and slash).
 
-``health`` shows the seed's health fields (status, uptime, latency, guilds) plus the average and p95
-response time from the rolling ``ResponseTimeMonitor``, memory and CPU from the seed's
+``health`` shows the health fields of ``/readyz`` (status, uptime, latency, guilds) plus the average and p95
+response time from the rolling ``ResponseTimeMonitor``, memory and CPU from the
 ``BotMonitor.collect_metrics()``. ``stats`` reads the same counters ``/metrics`` serves, so Discord and
 Grafana never disagree. Nothing here scans the heap: that belongs to the owner's ``memory`` command.
 """

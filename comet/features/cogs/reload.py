@@ -29,7 +29,7 @@ ALL_LOADED = "~"
 
 
 class ReloadCog(OwnerGate, CometCog, name="Reload"):
-    """The seed's HotReloader, driven from Discord."""
+    """The HotReloader, driven from Discord."""
 
     #: ``reload watch`` refused outside debug mode is logged at INFO, only refusals at WARNING.
     audit_warning_outcomes = frozenset({"denied"})
