@@ -25,6 +25,9 @@ class RestFault:
     status: int = 500
     retry_after: float = 0.0
     is_global: bool = False
+    #: X-RateLimit-Scope of a 429: "user" (the bot's per-route bucket), "global", or "shared" (a
+    #: resource's limit shared by every user, e.g. a busy channel; it does not count against the bot).
+    scope: str = "user"
 
     def matches(self, method: str, route: str, path: str) -> bool:
         if self.method is not None and self.method != method:
@@ -54,7 +57,7 @@ class FaultInjector:
 
     # -- REST -------------------------------------------------------------------------------------
     def _add(
-        self, kind: str, route: str | None, count: int | None, **params: float | int | bool
+        self, kind: str, route: str | None, count: int | None, **params: float | int | bool | str
     ) -> RestFault:
         if count is not None and count < 1:
             raise ValueError("count must be >= 1 (or None for every call)")
@@ -69,11 +72,22 @@ class FaultInjector:
         return self._add("slow", route, count, delay=float(delay))
 
     def rate_limit(
-        self, retry_after: float, route: str | None = None, count: int | None = 1, *, is_global: bool = False
+        self,
+        retry_after: float,
+        route: str | None = None,
+        count: int | None = 1,
+        *,
+        is_global: bool = False,
+        shared: bool = False,
     ) -> RestFault:
         if retry_after < 0:
             raise ValueError("retry_after must be >= 0")
-        return self._add("rate_limit", route, count, retry_after=float(retry_after), is_global=is_global)
+        if is_global and shared:
+            raise ValueError("a rate limit is global or shared, not both")
+        scope = "global" if is_global else "shared" if shared else "user"
+        return self._add(
+            "rate_limit", route, count, retry_after=float(retry_after), is_global=is_global, scope=scope
+        )
 
     def server_error(self, status: int = 500, route: str | None = None, count: int | None = 1) -> RestFault:
         if not 500 <= status <= 599:

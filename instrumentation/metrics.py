@@ -20,6 +20,7 @@ from typing import ClassVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from instrumentation.cache_sizes import CacheSizes
+from instrumentation.discord_api import DiscordApiMetrics
 
 PREFIX = "comet"
 
@@ -286,6 +287,8 @@ class Metrics:
             ["action"],
             registry=r,
         )
+        # Discord's REST API (recorded by instrumentation.discord_api).
+        self.discord_api = DiscordApiMetrics(r, PREFIX)
         self.build_info = Gauge(
             f"{PREFIX}_build_info",
             "Build information; the value is always 1.",

@@ -30,6 +30,7 @@ from comet.core.telemetry import Telemetry
 from comet.core.tree import CometTree
 from instrumentation.bot_monitor import BotMonitor
 from instrumentation.commands import CommandInstrumentation
+from instrumentation.discord_api import install_request_metrics, trace_config
 from instrumentation.gateway import GatewayInstrumentation
 from instrumentation.invocations import unwrap_error
 from instrumentation.taps import DispatchTaps
@@ -86,6 +87,8 @@ class CometBot(commands.AutoShardedBot):
             description="C.O.M.E.T. — Community of Oshilove, Moderation & Enjoyment, Together",
             help_command=LocalizedHelpCommand(),
             tree_cls=CometTree,
+            # Each REST attempt's status and rate limits (fixed when the HTTP session is created).
+            http_trace=trace_config(telemetry.metrics.discord_api),
             **sharding,
         )
         self._started = False
@@ -96,6 +99,7 @@ class CometBot(commands.AutoShardedBot):
         self.i18n = Translator(settings.locale)
         # Every REST body to Discord (messages, files, webhooks, interaction replies) is scrubbed.
         install_http_scrubber(self, telemetry.scrubber)
+        install_request_metrics(self.http, telemetry.metrics.discord_api)  # outside the scrubber
         # The tree's error handler first: the instrumentation wraps whatever handler is set.
         self.tree.error(self.on_app_command_error)
         self.command_instrumentation = CommandInstrumentation(

@@ -249,7 +249,13 @@ class ControlApi:
         if fault == "slow_rest":
             faults.slow_rest(_float(body, "delay"), route, count)
         elif fault == "rate_limit":
-            faults.rate_limit(_float(body, "retry_after"), route, count if "count" in body else 1)
+            faults.rate_limit(
+                _float(body, "retry_after"),
+                route,
+                count if "count" in body else 1,
+                is_global=bool(body.get("global", False)),
+                shared=bool(body.get("shared", False)),
+            )
         elif fault == "server_error":
             faults.server_error(int(_float(body, "status", 500)), route, count if "count" in body else 1)
         elif fault == "forbidden":

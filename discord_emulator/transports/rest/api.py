@@ -21,6 +21,7 @@ from aiohttp import BodyPartReader, web
 from discord_emulator.core.messages import ApiError, not_found
 from discord_emulator.core.payloads import application_payload
 from discord_emulator.core.record import UNKNOWN_ROUTE, RecordedRequest
+from discord_emulator.faults import RestFault
 from discord_emulator.transports.rest.base import Call, RestHost, json_response
 from discord_emulator.transports.rest.guilds import GuildRoutes
 from discord_emulator.transports.rest.hooks import HookRoutes
@@ -83,7 +84,7 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
                 if delay:
                     await asyncio.sleep(delay)
                 if fault is not None:
-                    raise _FaultAnswer(fault.kind, fault.status, fault.retry_after, fault.is_global)
+                    raise _FaultAnswer.of(fault)
             call = Call(method, path, params, request.query, parsed, files, reason, request.headers)
             status, out = await route.handler(call)
         except ApiError as exc:
@@ -209,8 +210,13 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
 
 
 class _FaultAnswer(Exception):
-    def __init__(self, kind: str, status: int, retry_after: float, is_global: bool) -> None:
+    @classmethod
+    def of(cls, fault: RestFault) -> _FaultAnswer:
+        return cls(fault.kind, fault.status, fault.retry_after, fault.is_global, fault.scope)
+
+    def __init__(self, kind: str, status: int, retry_after: float, is_global: bool, scope: str) -> None:
         super().__init__(kind)
+        self.scope = scope
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
@@ -222,7 +228,7 @@ class _FaultAnswer(Exception):
             headers = {
                 "Via": "1.1 google",
                 "Retry-After": str(max(1, round(self.retry_after))),
-                "X-RateLimit-Scope": "global" if self.is_global else "user",
+                "X-RateLimit-Scope": self.scope,
             }
             if self.is_global:
                 headers["X-RateLimit-Global"] = "true"

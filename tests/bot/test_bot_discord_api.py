@@ -1,0 +1,89 @@
+"""Discord REST metrics from the real discord.py client against the emulator: a slow route lands in
+its route template's histogram bucket, injected 429s move the rate-limit counters and the time
+waited, and no label value is a snowflake."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from bot_support import CometEnv
+
+from comet.core.demo_guild import DEMO
+
+MESSAGES = "/channels/{channel_id}/messages"
+SNOWFLAKE = re.compile(r"\d{15,20}")
+
+
+def _duration(env: CometEnv, suffix: str, **labels: str) -> float:
+    return env.sample(f"comet_discord_request_duration_seconds{suffix}", **labels)
+
+
+async def _sends_done(env: CometEnv, before: float) -> None:
+    """The emulator shows a reply as soon as it stores it, before the bot's HTTP call has returned
+    and been observed: wait for the observation itself."""
+    labels = {"route": MESSAGES, "method": "POST", "status": "2xx"}
+    await env.until(lambda: _duration(env, "_count", **labels) > before)
+
+
+@pytest.mark.asyncio
+async def test_a_slow_route_is_observed_under_its_template(comet: CometEnv) -> None:
+    labels = {"route": MESSAGES, "method": "POST", "status": "2xx"}
+    before_slow = _duration(comet, "_count", **labels) - _duration(comet, "_bucket", **labels, le="0.25")
+    sent_before = _duration(comet, "_count", **labels)
+    comet.emulator.faults.slow_rest(0.3, f"POST {MESSAGES}", count=1)
+    reply = await comet.ask("!ping")
+    assert reply.content
+    await _sends_done(comet, sent_before)
+    after_slow = _duration(comet, "_count", **labels) - _duration(comet, "_bucket", **labels, le="0.25")
+    assert after_slow == before_slow + 1  # exactly the one delayed send took more than 0.25 s
+    assert comet.sample("comet_discord_request_attempts_total", **labels) >= 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("options", "scope"), [({}, "bucket"), ({"is_global": True}, "global"),
+                                                ({"shared": True}, "shared")])  # fmt: skip
+async def test_a_429_is_counted_with_its_scope_and_the_time_waited(
+    comet: CometEnv, options: dict[str, bool], scope: str
+) -> None:
+    retry_after = 0.2
+    attempts = {"route": MESSAGES, "method": "POST"}
+    limited_before = comet.sample("comet_discord_request_attempts_total", **attempts, status="4xx")
+    sent_before = _duration(comet, "_count", **attempts, status="2xx")
+    comet.emulator.faults.rate_limit(retry_after, f"POST {MESSAGES}", count=1, **options)
+    reply = await comet.ask("!ping")
+    assert reply.content  # discord.py slept and retried: the reply still arrived
+    await _sends_done(comet, sent_before)
+    assert comet.sample("comet_discord_rate_limits_total", scope=scope) == 1
+    waited = comet.sample("comet_discord_rate_limit_wait_seconds_total", scope=scope)
+    # discord.py sleeps the body's retry_after before the retry; the wait is measured from the 429
+    # to the retry's start, so it is at least that and at most the whole call.
+    call = _duration(comet, "_sum", **attempts, status="2xx")
+    assert retry_after <= waited <= call
+    assert comet.sample("comet_discord_request_retries_total") >= 1
+    assert (
+        comet.sample("comet_discord_request_attempts_total", **attempts, status="4xx") == limited_before + 1
+    )
+    for other in {"bucket", "global", "shared"} - {scope}:
+        assert comet.sample("comet_discord_rate_limits_total", scope=other) == 0
+
+
+@pytest.mark.asyncio
+async def test_route_labels_are_templates_and_never_snowflakes(comet: CometEnv) -> None:
+    await comet.ask("!ping")
+    await _sends_done(comet, 0)
+    await comet.emulator.send_message(DEMO.general_channel_id, DEMO.member_ids[0], "!health")
+    routes = set()
+    for family in comet.registry.collect():
+        if not family.name.startswith("comet_discord_"):
+            continue
+        for sample in family.samples:
+            for value in sample.labels.values():
+                assert not SNOWFLAKE.search(value), (sample.name, sample.labels)
+            if "route" in sample.labels:
+                routes.add(sample.labels["route"])
+    assert MESSAGES in routes
+    assert all(
+        route == "other" or (route.startswith("/") and "{" in route) or route.count("/") >= 1
+        for route in routes
+    )
