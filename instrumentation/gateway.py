@@ -70,6 +70,7 @@ class GatewayInstrumentation(BatchedInstrumentation):
         self.register_known_shards()
         self.metrics.ready.set_function(self.ready_value)
         self.metrics.cache_sizes.read_from(self.bot, self.hook_failures)
+        self.metrics.gateway_budget.read_from(self.bot)
         self._installed = True
         self._ensure_latency_task()
 
@@ -157,6 +158,7 @@ class GatewayInstrumentation(BatchedInstrumentation):
     @HOOKS.fail_open("shard_up")
     def _on_shard_up(self, shard_id: int, /) -> None:
         self._set_up(shard_id, True)
+        self.metrics.gateway_budget.adopt()  # a new connection has a new send limiter
         self.sample_latency()
         self._ensure_latency_task()
 
@@ -164,6 +166,7 @@ class GatewayInstrumentation(BatchedInstrumentation):
     def _on_shard_resumed(self, shard_id: int, /) -> None:
         self.metrics.gateway_resumes.labels(str(shard_id)).inc()
         self._set_up(shard_id, True)
+        self.metrics.gateway_budget.adopt()
 
     @HOOKS.fail_open("shard_disconnect")
     def _on_shard_disconnect(self, shard_id: int, /) -> None:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from instrumentation.cache_sizes import CacheSizes
 from instrumentation.discord_api import DiscordApiMetrics
+from instrumentation.gateway_budget import GatewayBudget
 
 PREFIX = "comet"
 
@@ -289,6 +290,8 @@ class Metrics:
         )
         # Discord's REST API (recorded by instrumentation.discord_api).
         self.discord_api = DiscordApiMetrics(r, PREFIX)
+        # The shards' gateway send budget (read and timed by instrumentation.gateway_budget).
+        self.gateway_budget = GatewayBudget(r, PREFIX)
         self.build_info = Gauge(
             f"{PREFIX}_build_info",
             "Build information; the value is always 1.",
@@ -336,6 +339,8 @@ class Metrics:
         return name if name is not None and name in self._commands else UNKNOWN
 
     def register_shards(self, shard_ids: Iterable[int]) -> None:
+        shard_ids = tuple(shard_ids)
+        self.gateway_budget.register_shards(shard_ids)
         for shard in shard_ids:
             s = str(shard)
             self.gateway_disconnects.labels(s)
