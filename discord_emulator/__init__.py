@@ -12,11 +12,14 @@ bot it serves.
         reply = await emu.wait_for_reply(EXAMPLE.general_channel_id, after=msg)
 
 Layout: ``core/`` is the world (data, validation, interactions, the request record), ``transports/``
-serve it (REST, gateway websocket, control API), ``testing/`` helps a discord.py test (client start-up,
-``setup_test_environment``, a pytest plugin). ``python -m discord_emulator`` runs it standalone.
+serve it (REST, gateway websocket, control API), ``server.py`` composes them into the ``Emulator``
+(acting as users in ``drivers.py``, what a test reads and waits for in ``observation.py``),
+``testing/`` helps a discord.py test (client start-up, ``setup_test_environment``, a pytest plugin).
+``python -m discord_emulator`` runs it standalone.
 """
 
 from discord_emulator.core.record import RecordedRequest
-from discord_emulator.server import BotMessage, Emulator
+from discord_emulator.observation import BotMessage
+from discord_emulator.server import Emulator
 
 __all__ = ["BotMessage", "Emulator", "RecordedRequest"]
