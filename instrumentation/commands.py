@@ -34,12 +34,14 @@ from instrumentation.fail_open import HookRegistry
 from instrumentation.failures import failure_label
 from instrumentation.invocations import Invocation, outcome_of, unwrap_error
 from instrumentation.metrics import UNKNOWN, Metrics
+from instrumentation.recorder import FlightRecorder, Trace
 from instrumentation.taps import AnyBot, BatchedInstrumentation
 
 __all__ = ["CommandInstrumentation", "command_names"]
 
 _START = "_comet_started_at"  # attribute on a prefix Context / key in Interaction.extras
 _RECORDED = "_comet_recorded"  # key in Interaction.extras: this invocation is already counted
+_TRACE = "_comet_trace"  # attribute on a prefix Context / key in Interaction.extras: its Trace
 
 PREFIX = "prefix"
 SLASH = "slash"
@@ -119,9 +121,12 @@ class CommandInstrumentation(BatchedInstrumentation):
         *,
         clock: Callable[[], float] = time.perf_counter,
         flush_interval: float = 0.1,
+        recorder: FlightRecorder | None = None,
     ) -> None:
         super().__init__(bot, metrics, HOOKS.names, flush_interval)
         self.response_times = response_times
+        #: Keeps the slow and failed invocations; their ids become the duration's exemplars.
+        self.recorder = recorder
         self._clock = clock
         self._pending: list[Invocation] = []
         self._series: dict[tuple[str, str], _CommandSeries] = {}
@@ -208,6 +213,8 @@ class CommandInstrumentation(BatchedInstrumentation):
         # The ``command`` event, as a tap: dispatched first thing in Bot.invoke.
         if ctx.interaction is None:
             setattr(ctx, _START, self._clock())
+            if self.recorder is not None:  # in Bot.invoke's own task: its REST calls find the trace
+                setattr(ctx, _TRACE, self.recorder.begin(PREFIX))
 
     def _start_prefix_clock(self, ctx: Context) -> bool:
         # Without taps: a global check-once, run synchronously right after ``command``; never refuses.
@@ -218,6 +225,8 @@ class CommandInstrumentation(BatchedInstrumentation):
     def _start_slash_clock(self, interaction: Interaction, /) -> None:
         if interaction.type is discord.InteractionType.application_command:
             interaction.extras[_START] = self._clock()
+            if self.recorder is not None:  # in the tree's invoker task, which runs the command
+                interaction.extras[_TRACE] = self.recorder.begin(SLASH)
 
     # event handlers (taps, or bodies of listeners) -------------------------------------------------
     # Parameters are positional-only, as discord.py passes them, so they get the cheap fail-open wrapper.
@@ -288,7 +297,8 @@ class CommandInstrumentation(BatchedInstrumentation):
             duration = 0.0
         else:
             duration = self._clock() - started
-        self._note(Invocation(hook, name, PREFIX, outcome, duration, error))
+        trace_id = self._finish_trace(getattr(ctx, _TRACE, None), name, outcome, error, duration)
+        self._note(Invocation(hook, name, PREFIX, outcome, duration, error, trace_id))
 
     def _record_interaction(
         self, hook: str, interaction: Interaction, name: str | None, outcome: str, error: BaseException | None
@@ -299,7 +309,20 @@ class CommandInstrumentation(BatchedInstrumentation):
         extras[_RECORDED] = True
         started = extras.get(_START)
         duration = 0.0 if started is None else self._clock() - started
-        self._note(Invocation(hook, name, SLASH, outcome, duration, error))
+        trace_id = self._finish_trace(extras.get(_TRACE), name, outcome, error, duration)
+        self._note(Invocation(hook, name, SLASH, outcome, duration, error, trace_id))
+
+    def _finish_trace(
+        self,
+        trace: Trace | None,
+        name: str | None,
+        outcome: str,
+        error: BaseException | None,
+        duration: float,
+    ) -> str | None:
+        if trace is None or self.recorder is None:
+            return None
+        return self.recorder.finish(trace, name, outcome, error, duration)
 
     def _note(self, invocation: Invocation) -> None:
         """Keep one invocation for the next batch (the duration is already measured)."""
@@ -318,7 +341,7 @@ class CommandInstrumentation(BatchedInstrumentation):
                 series = self._series_for(invocation.command, invocation.kind)
                 key = (series, invocation.outcome)
                 counts[key] = counts.get(key, 0) + 1
-                self._observe(series, invocation.duration, invocation.error)
+                self._observe(series, invocation.duration, invocation.error, invocation.trace_id)
             except Exception:
                 self.hook_failures.record(invocation.hook)
         for (series, outcome), count in counts.items():
@@ -327,10 +350,13 @@ class CommandInstrumentation(BatchedInstrumentation):
             except Exception:
                 self.hook_failures.record(FLUSH)
 
-    def _observe(self, series: _CommandSeries, duration: float, error: BaseException | None) -> None:
+    def _observe(
+        self, series: _CommandSeries, duration: float, error: BaseException | None, trace_id: str | None
+    ) -> None:
         if duration < 0 or not math.isfinite(duration):
             duration = 0.0
-        series.duration.observe(duration)
+        # The id of a kept (slow or failed) invocation rides on its bucket as an exemplar.
+        series.duration.observe(duration, {"trace_id": trace_id} if trace_id is not None else None)
         if error is not None:
             key = (series.label, failure_label(error))
             child = self._error_children.get(key)

@@ -37,6 +37,8 @@ import discord
 import discord.http
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from instrumentation import recorder
+
 OTHER = "other"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx", "error", "cancelled")
@@ -116,6 +118,7 @@ class _Call:
     attempts: int = 0
     limited_at: float | None = None  # when the last 429 of this call arrived
     scope: str = "bucket"
+    waited: float = 0.0  # seconds between its 429s and their retries
 
 
 _CURRENT: ContextVar[_Call | None] = ContextVar("comet_discord_call", default=None)
@@ -133,7 +136,9 @@ def trace_config(metrics: DiscordApiMetrics) -> aiohttp.TraceConfig:
         if call.attempts > 1:
             metrics.retries.inc()
         if call.limited_at is not None:
-            metrics.rate_limit_wait.labels(call.scope).inc(time.perf_counter() - call.limited_at)
+            waited = time.perf_counter() - call.limited_at
+            metrics.rate_limit_wait.labels(call.scope).inc(waited)
+            call.waited += waited
             call.limited_at = None
 
     async def on_end(session: aiohttp.ClientSession, context: SimpleNamespace, params: Any) -> None:
@@ -190,8 +195,9 @@ def install_request_metrics(http: discord.http.HTTPClient, metrics: DiscordApiMe
             raise
         finally:
             _CURRENT.reset(token)
-            metrics.request_duration.labels(call.route, call.method, status).observe(
-                time.perf_counter() - started
-            )
+            duration = time.perf_counter() - started
+            metrics.request_duration.labels(call.route, call.method, status).observe(duration)
+            # A step of the invocation this call was made for, if any (the flight recorder).
+            recorder.note("rest", f"{call.method} {call.route}", duration, status, call.waited)
 
     http.request = request  # type: ignore[method-assign]

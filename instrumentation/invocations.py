@@ -28,6 +28,7 @@ class Invocation(NamedTuple):
     outcome: str
     duration: float  #: seconds, measured at the event (0 when the clock never started)
     error: BaseException | None  #: the unwrapped exception, for ``comet_command_errors_total``
+    trace_id: str | None = None  #: the flight recorder's id, when it kept the invocation
 
 
 _WRAPPERS: tuple[type[BaseException], ...] = (

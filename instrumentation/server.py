@@ -48,6 +48,10 @@ __all__ = ["GZIP_LEVEL", "MetricsServer", "PortInUseError", "Readiness", "json_s
 logger = logging.getLogger(__name__)
 
 Readiness = Callable[[], Awaitable[dict[str, Any]] | dict[str, Any]]
+#: ``/debug/invocations/<id>``: the invocation with that id as JSON, or None when it is not kept.
+InvocationLookup = Callable[[str], dict[str, Any] | None]
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_DEBUG_PREFIX = "/debug/"
 
 #: Fast compression: the text format shrinks ~10x at level 1 already; higher levels cost CPU.
 GZIP_LEVEL = 1
@@ -100,6 +104,7 @@ class MetricsServer:
         readiness: Readiness | None = None,
         basic_auth: tuple[str, str] | None = None,
         render_switch_interval: float | None = RENDER_SWITCH_INTERVAL,
+        invocations: InvocationLookup | None = None,
     ) -> None:
         if render_switch_interval is not None and not render_switch_interval > 0:
             raise ValueError(f"render_switch_interval must be > 0 or None, got {render_switch_interval!r}")
@@ -116,6 +121,7 @@ class MetricsServer:
         )
         self._runner: web.AppRunner | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._invocations = invocations
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -137,6 +143,8 @@ class MetricsServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
+        if self.serves_invocations:
+            app.router.add_get("/debug/invocations/{trace_id}", self._invocation)
         # No access log: Prometheus scrapes every few seconds and would flood it.
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
@@ -170,7 +178,25 @@ class MetricsServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    @property
+    def serves_invocations(self) -> bool:
+        """An invocation's timeline names commands and routes: served only with basic auth, or on a
+        loopback address where only this host can ask."""
+        if self._invocations is None:
+            return False
+        return self._expected_credentials is not None or self.host in _LOOPBACK
+
     # -- handlers -----------------------------------------------------------------------------
+
+    async def _invocation(self, request: web.Request) -> web.Response:
+        assert self._invocations is not None
+        trace_id = request.match_info["trace_id"]
+        found = self._invocations(trace_id) if len(trace_id) <= 64 else None
+        if found is None:
+            return _json_response(
+                {"error": "no such invocation (only recent slow or failed ones are kept)"}, 404
+            )
+        return _json_response(found, 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         encoder, content_type = choose_encoder(",".join(request.headers.getall("Accept", [])))
@@ -216,7 +242,8 @@ class MetricsServer:
     async def _basic_auth_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.path in _PROTECTED and not self._authorised(request):
+        protected = request.path in _PROTECTED or request.path.startswith(_DEBUG_PREFIX)
+        if protected and not self._authorised(request):
             return web.Response(
                 status=401,
                 text="authentication required\n",

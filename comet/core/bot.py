@@ -33,6 +33,7 @@ from instrumentation.commands import CommandInstrumentation
 from instrumentation.discord_api import install_request_metrics, trace_config
 from instrumentation.gateway import GatewayInstrumentation
 from instrumentation.invocations import unwrap_error
+from instrumentation.recorder import FlightRecorder
 from instrumentation.taps import DispatchTaps
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,10 @@ class CometBot(commands.AutoShardedBot):
         install_request_metrics(self.http, telemetry.metrics.discord_api)  # outside the scrubber
         # The tree's error handler first: the instrumentation wraps whatever handler is set.
         self.tree.error(self.on_app_command_error)
+        #: The recent slow and failed invocations (``!trace``, ``/debug/invocations/<id>``).
+        self.recorder = FlightRecorder(slow_threshold=settings.slow_threshold)
         self.command_instrumentation = CommandInstrumentation(
-            self, telemetry.metrics, telemetry.response_times
+            self, telemetry.metrics, telemetry.response_times, recorder=self.recorder
         )
         self.gateway_instrumentation = GatewayInstrumentation(self, telemetry.metrics)
         self.command_instrumentation.install()
@@ -155,6 +158,11 @@ class CometBot(commands.AutoShardedBot):
         return result
 
     # -- set-up -------------------------------------------------------------------------------------
+
+    def invocation_json(self, trace_id: str) -> dict[str, Any] | None:
+        """A kept invocation's timeline (``/debug/invocations/<id>``, ``!trace``), or None."""
+        trace = self.recorder.last() if trace_id == "last" else self.recorder.get(trace_id)
+        return trace.as_dict() if trace is not None else None
 
     async def setup_hook(self) -> None:
         install_rest_member_lookup()  # name and id lookups over REST, not the shard's gateway budget

@@ -170,14 +170,20 @@ async def start_runtime(
     *,
     registry: CollectorRegistry | None = None,
     configure_logging: bool = True,
+    store: Any = None,
 ) -> Runtime:
-    """Build and start everything except the Discord connection (see :meth:`Runtime.start_bot`)."""
+    """Build and start everything except the Discord connection (see :meth:`Runtime.start_bot`).
+
+    ``store``: an already opened store to run with instead of opening ``COMET_DATABASE_PATH``
+    (tests: a read-only file, a short busy timeout); the runtime owns it and closes it.
+    """
     point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
     registry = registry if registry is not None else default_registry()
     telemetry = Telemetry.create(registry, settings)
     if configure_logging:
         setup_logging(settings, telemetry)
-    store = await open_store(settings, registry)
+    if store is None:
+        store = await open_store(settings, registry)
     try:
         bot = CometBot(settings, telemetry, store)
         server = MetricsServer(
@@ -186,6 +192,7 @@ async def start_runtime(
             port=settings.metrics_port,
             readiness=bot.readiness,
             basic_auth=settings.metrics_basic_auth,
+            invocations=bot.invocation_json,
         )
         try:
             await server.start()

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [
     ROOT / "comet/features/cogs/debug.py",
     ROOT / "comet/features/cogs/reload.py",
+    ROOT / "comet/features/cogs/trace.py",
     ROOT / "comet/core/reloader.py",
 ]
 OPERATIONS = ("load", "reload", "unload")

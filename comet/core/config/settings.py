@@ -26,6 +26,7 @@ from instrumentation.metrics import LOG_LEVELS
 DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "comet.features.cogs.monitoring",
     "comet.features.cogs.debug",
+    "comet.features.cogs.trace",
     "comet.features.cogs.reload",
     "comet.features.cogs.community",
     "comet.features.cogs.moderation",

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 
 from comet.core.storage.errors import StorageError, classify
 from instrumentation.decorators import CallRecorder
+from instrumentation.recorder import note
 
 __all__ = ["SLOW_THRESHOLD", "TimedStore", "recorders_for", "timed", "timed_operation", "timed_operations"]
 
@@ -59,6 +60,7 @@ def timed(
     if not inspect.iscoroutinefunction(method):
         raise TypeError(f"@timed decorates an async def method, got {method!r}")
     operation = method.__name__
+    name = f"storage.{operation}"
 
     @functools.wraps(method)
     async def wrapper(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -71,11 +73,15 @@ def timed(
         except sqlite3.Error as exc:
             error = StorageError(classify(exc), operation, str(exc))
             recorder.failed(_perf_counter() - start, error)
+            note("storage", name, _perf_counter() - start, error.kind)
             raise error from exc
         except BaseException as exc:  # CancelledError counts as cancelled, the rest as error
             recorder.failed(_perf_counter() - start, exc)
+            note("storage", name, _perf_counter() - start, type(exc).__name__)
             raise
-        recorder.success(_perf_counter() - start)
+        duration = _perf_counter() - start
+        recorder.success(duration)
+        note("storage", name, duration, "ok")  # a step of the running invocation, if any
         return result
 
     setattr(wrapper, _MARKER, operation)

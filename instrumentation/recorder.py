@@ -1,0 +1,139 @@
+"""The invocation flight recorder: the recent slow and failed command invocations, with what each
+spent its time on.
+
+Every invocation gets a random id (not a snowflake) when its clock starts, in the invocation's own
+task: the ``command`` tap inside ``Bot.invoke`` (prefix) or the tree's ``interaction_check``
+(slash). While it runs, REST calls (:mod:`instrumentation.discord_api`) and anything else that
+calls :func:`note` add a step to its timeline, found through a ``ContextVar``. When it ends, it is
+kept if it was slow or failed (a bounded ring of each), and only then is its id attached to the
+duration histogram as an exemplar and written in the log: an id always leads somewhere.
+
+Nothing of a message is kept: no content, no user or channel id, only the command's name, route
+templates, operation names, durations, statuses and error class names.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+#: Steps kept per invocation; later ones are counted in ``dropped_steps`` only.
+MAX_STEPS = 64
+#: Invocations kept, of each kind (slow, failed).
+KEEP = 200
+FAILED_OUTCOMES = frozenset({"error", "cancelled"})
+
+
+@dataclass(slots=True)
+class Step:
+    at: float  #: seconds since the invocation started
+    kind: str  #: rest, storage, ...
+    name: str  #: a route template with its method, an operation name: never user content
+    duration: float
+    status: str = ""
+    waited: float = 0.0  #: of ``duration``, seconds spent waiting on a rate limit
+
+
+@dataclass(slots=True)
+class Trace:
+    id: str
+    kind: str  #: prefix or slash
+    started_at: float  #: wall clock (Unix time)
+    started: float = field(repr=False)  #: perf_counter, for the steps' offsets
+    command: str | None = None
+    outcome: str | None = None
+    error: str | None = None
+    duration: float | None = None
+    steps: list[Step] = field(default_factory=list)
+    dropped_steps: int = 0
+
+    def add(self, kind: str, name: str, duration: float, status: str = "", waited: float = 0.0) -> None:
+        if len(self.steps) >= MAX_STEPS:
+            self.dropped_steps += 1
+            return
+        at = max(0.0, time.perf_counter() - self.started - duration)
+        self.steps.append(Step(round(at, 6), kind, name, round(duration, 6), status, round(waited, 6)))
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("started")
+        return data
+
+
+_CURRENT: ContextVar[Trace | None] = ContextVar("comet_invocation", default=None)
+
+
+def current() -> Trace | None:
+    """The invocation the calling task runs for, if any."""
+    return _CURRENT.get()
+
+
+def current_id() -> str | None:
+    trace = _CURRENT.get()
+    return trace.id if trace is not None else None
+
+
+def note(kind: str, name: str, duration: float, status: str = "", waited: float = 0.0) -> None:
+    """Add a step to the current invocation's timeline (nothing outside an invocation)."""
+    trace = _CURRENT.get()
+    if trace is not None:
+        trace.add(kind, name, duration, status, waited)
+
+
+class FlightRecorder:
+    """The kept invocations of one bot."""
+
+    def __init__(self, *, slow_threshold: float = 1.0, keep: int = KEEP) -> None:
+        if keep < 1:
+            raise ValueError("keep must be >= 1")
+        self.slow_threshold = slow_threshold
+        self._keep = keep
+        self._slow: OrderedDict[str, Trace] = OrderedDict()
+        self._failed: OrderedDict[str, Trace] = OrderedDict()
+        self._last: Trace | None = None
+
+    def begin(self, kind: str) -> Trace:
+        """Start an invocation in the calling task (its steps are found through the context)."""
+        trace = Trace(id=secrets.token_hex(8), kind=kind, started_at=time.time(), started=time.perf_counter())
+        _CURRENT.set(trace)
+        return trace
+
+    def finish(
+        self, trace: Trace, command: str | None, outcome: str, error: BaseException | None, duration: float
+    ) -> str | None:
+        """End ``trace``; its id if it was kept (slow or failed), else None."""
+        trace.command = command
+        trace.outcome = outcome
+        trace.error = type(error).__name__ if error is not None else None
+        trace.duration = round(duration, 6)
+        failed = outcome in FAILED_OUTCOMES
+        slow = duration >= self.slow_threshold
+        if not (failed or slow):
+            return None
+        ring = self._failed if failed else self._slow
+        ring[trace.id] = trace
+        while len(ring) > self._keep:
+            ring.popitem(last=False)
+        self._last = trace
+        if slow:
+            # The same id as the exemplar on the duration histogram: from a slow bucket to this line.
+            log.warning("Command %s was slow: %.3f s (trace %s)", command or "unknown", duration, trace.id)
+        return trace.id
+
+    def get(self, trace_id: str) -> Trace | None:
+        return self._failed.get(trace_id) or self._slow.get(trace_id)
+
+    def last(self) -> Trace | None:
+        """The most recent kept invocation."""
+        return self._last
+
+    def recent(self, limit: int = 20) -> list[Trace]:
+        kept = sorted([*self._slow.values(), *self._failed.values()], key=lambda t: t.started_at)
+        return kept[-limit:]
