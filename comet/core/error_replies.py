@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from comet.core.i18n import Translator
 from comet.core.storage import StorageError
+from instrumentation import recorder
 from instrumentation.failures import Answered, CommandFailed
 from instrumentation.invocations import outcome_of
 
@@ -28,16 +29,19 @@ ECHO_LIMIT = 32
 
 def log_failure(command: str | None, error: BaseException) -> None:
     outcome = outcome_of(error)
+    # The flight recorder's id of this invocation (the exemplar, ``!trace <id>``), when it runs in one.
+    trace_id = recorder.current_id()
+    trace = f" (trace {trace_id})" if trace_id is not None else ""
     if isinstance(error, StorageError):
         # An outage of the database, not a bug: one line, no stack.
-        log.error("Command %s failed: %s", command or "unknown", error)
+        log.error("Command %s failed: %s%s", command or "unknown", error, trace)
     elif isinstance(error, CommandFailed):
         cause = error.cause
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else error.user_message
-        log.warning("Command %s failed and said so: %s", command or "unknown", detail)
+        log.warning("Command %s failed and said so: %s%s", command or "unknown", detail, trace)
     elif outcome == "error":
         # The traceback goes to the log (scrubbed of secrets by the logging filter), never to the user.
-        log.error("Command %s failed", command or "unknown", exc_info=error)
+        log.error("Command %s failed%s", command or "unknown", trace, exc_info=error)
     else:
         log.debug("Command %s refused: %s (%s)", command or "unknown", type(error).__name__, outcome)
 

@@ -100,3 +100,16 @@ def test_the_endpoint_is_served_only_with_auth_or_on_loopback() -> None:
     guarded = MetricsServer(object(), host="0.0.0.0", invocations=lookup, basic_auth=("prom", "pw"))  # type: ignore[arg-type]
     assert guarded.serves_invocations
     assert not MetricsServer(object(), host="127.0.0.1").serves_invocations  # type: ignore[arg-type]
+
+
+@pytest.mark.asyncio
+async def test_a_failed_command_is_kept_and_its_log_line_names_the_same_id(recorded: Harness) -> None:
+    comet = recorded
+    await comet.ask("!boom")
+    await wait_until(lambda: _last_command(comet) == "boom", what="the failed boom kept")
+    trace = comet.bot.recorder.last()
+    assert trace is not None and trace.outcome == "error" and trace.error == "DemoFailure"
+    await wait_until(
+        lambda: f"(trace {trace.id})" in comet.log_path.read_text(encoding="utf-8"), what="the log"
+    )
+    assert f"Command boom failed (trace {trace.id})" in comet.log_path.read_text(encoding="utf-8")
