@@ -14,6 +14,7 @@ SOURCES = [
     ROOT / "comet/features/cogs/debug.py",
     ROOT / "comet/features/cogs/reload.py",
     ROOT / "comet/features/cogs/trace.py",
+    ROOT / "comet/features/cogs/profile.py",
     ROOT / "comet/core/reloader.py",
 ]
 OPERATIONS = ("load", "reload", "unload")

@@ -27,6 +27,7 @@ DEFAULT_EXTENSIONS: tuple[str, ...] = (
     "comet.features.cogs.monitoring",
     "comet.features.cogs.debug",
     "comet.features.cogs.trace",
+    "comet.features.cogs.profile",
     "comet.features.cogs.reload",
     "comet.features.cogs.community",
     "comet.features.cogs.moderation",
