@@ -6,15 +6,11 @@ import time
 
 import aiohttp
 import pytest
-from bot_support import CometEnv, make_settings
-from prometheus_client import CollectorRegistry
+from harness import CometFactory, Harness
+from waiting import wait_until
 
-from comet.core.bot import CometBot
 from comet.core.demo_guild import DEMO
-from comet.core.telemetry import Telemetry
-from discord_emulator import Emulator
 from instrumentation.gateway import finite_or_none
-from instrumentation.server import MetricsServer
 
 EXPECTED = {
     "ja": {
@@ -57,7 +53,7 @@ EXPECTED = {
 
 
 @pytest.mark.asyncio
-async def test_every_monitoring_command_as_users_see_it(localized: CometEnv) -> None:
+async def test_every_monitoring_command_as_users_see_it(localized: Harness) -> None:
     env = localized
     text = EXPECTED[env.bot.settings.locale]
     alice, bob = DEMO.member_ids[0], DEMO.member_ids[1]
@@ -68,7 +64,7 @@ async def test_every_monitoring_command_as_users_see_it(localized: CometEnv) -> 
     assert reply.content.startswith(text["ping"])
     assert reply.interaction_id is not None
 
-    await env.until(lambda: env.commands("ping", "slash", "success") == 1)
+    await wait_until(lambda: env.commands("ping", "slash", "success") == 1)
     for prefix_or_slash in ("prefix", "slash"):
         reply = await (
             env.ask("!health", author=alice) if prefix_or_slash == "prefix" else env.slash("health")
@@ -79,7 +75,7 @@ async def test_every_monitoring_command_as_users_see_it(localized: CometEnv) -> 
         assert any(line.startswith(text["response"]) for line in lines)
         assert "Traceback" not in reply.content
 
-    await env.until(lambda: env.commands("health", "slash", "success") == 1)
+    await wait_until(lambda: env.commands("health", "slash", "success") == 1)
     reply = await env.ask("!stats", author=alice)
     for expected in text["stats"]:
         assert expected in reply.content
@@ -91,12 +87,12 @@ async def test_every_monitoring_command_as_users_see_it(localized: CometEnv) -> 
 
 
 @pytest.mark.asyncio
-async def test_each_invocation_is_counted_once_with_its_kind(comet: CometEnv) -> None:
+async def test_each_invocation_is_counted_once_with_its_kind(comet: Harness) -> None:
     env = comet
     await env.slash("ping")  # a hybrid used as slash fires command_completion AND app_command_completion
     await env.ask("!ping")
     await env.ask("!ping")
-    await env.until(lambda: env.commands("ping", "prefix", "success") == 2)
+    await wait_until(lambda: env.commands("ping", "prefix", "success") == 2)
     # A later invocation has been recorded, so any duplicate of the slash one would be visible by now.
     assert env.commands("ping", "slash", "success") == 1
     assert env.sample("comet_command_duration_seconds_count", command="ping", kind="slash") == 1
@@ -114,7 +110,7 @@ async def test_each_invocation_is_counted_once_with_its_kind(comet: CometEnv) ->
             )
 
 
-def assert_one_observation_in_its_buckets(env: CometEnv, command: str, kind: str) -> float:
+def assert_one_observation_in_its_buckets(env: Harness, command: str, kind: str) -> float:
     """The only duration observed for ``command``/``kind``: every cumulative bucket counts it exactly
     when its bound is at or above it (whatever the machine made the duration)."""
     labels = {"command": command, "kind": kind}
@@ -134,12 +130,12 @@ def assert_one_observation_in_its_buckets(env: CometEnv, command: str, kind: str
 
 
 @pytest.mark.asyncio
-async def test_slow_commands_show_in_duration_and_health(comet: CometEnv) -> None:
+async def test_slow_commands_show_in_duration_and_health(comet: Harness) -> None:
     env = comet
     sent = time.perf_counter()
     reply = await env.ask("!work 0.3")
     assert reply.content.startswith("⚙️ 0.30 秒の作業が終わりました")
-    await env.until(lambda: env.commands("work", "prefix", "success") == 1)
+    await wait_until(lambda: env.commands("work", "prefix", "success") == 1)
     waited = time.perf_counter() - sent
     # At least the 0.3 s the command slept, at most what the test saw from sending to recording.
     observed = assert_one_observation_in_its_buckets(env, "work", "prefix")
@@ -148,7 +144,7 @@ async def test_slow_commands_show_in_duration_and_health(comet: CometEnv) -> Non
     sent = time.perf_counter()
     reply = await env.slash("work", {"seconds": 0.2})
     assert "0.20" in reply.content
-    await env.until(lambda: env.commands("work", "slash", "success") == 1)
+    await wait_until(lambda: env.commands("work", "slash", "success") == 1)
     waited = time.perf_counter() - sent
     assert 0.2 <= assert_one_observation_in_its_buckets(env, "work", "slash") <= waited
     assert env.telemetry.response_times.get_average_response_time() >= 0.25
@@ -158,25 +154,21 @@ async def test_slow_commands_show_in_duration_and_health(comet: CometEnv) -> Non
 
 
 @pytest.mark.asyncio
-async def test_readiness_json_and_metrics_endpoint(comet: CometEnv) -> None:
+async def test_readiness_json_and_metrics_endpoint(comet: Harness) -> None:
     env = comet
     await env.ask("!ping")
-    await env.until(lambda: env.commands("ping", "prefix", "success") == 1)
+    await wait_until(lambda: env.commands("ping", "prefix", "success") == 1)
     monitor = env.bot.monitor
-    server = MetricsServer(env.registry, port=0, readiness=monitor.health_check)
-    await server.start()
-    try:
-        async with aiohttp.ClientSession() as http:
-            # The readings /readyz serves, taken from the bot itself just before and just after.
-            uptime_before, latency_before = monitor.uptime(), finite_or_none(env.bot.latency)
-            async with http.get(f"{server.url}/readyz") as resp:
-                assert resp.status == 200
-                ready = await resp.json()
-            uptime_after, latency_after = monitor.uptime(), finite_or_none(env.bot.latency)
-            async with http.get(f"{server.url}/metrics") as resp:
-                exposition = await resp.text()
-    finally:
-        await server.stop()
+    endpoints = env.runtime.endpoints()  # the launcher's own metrics server (port 0)
+    async with aiohttp.ClientSession() as http:
+        # The readings /readyz serves, taken from the bot itself just before and just after.
+        uptime_before, latency_before = monitor.uptime(), finite_or_none(env.bot.latency)
+        async with http.get(endpoints["readyz"]) as resp:
+            assert resp.status == 200
+            ready = await resp.json()
+        uptime_after, latency_after = monitor.uptime(), finite_or_none(env.bot.latency)
+        async with http.get(endpoints["metrics"]) as resp:
+            exposition = await resp.text()
     assert ready["status"] == "healthy"
     assert ready["guilds"] == 1
     assert uptime_before <= ready["uptime"] <= uptime_after
@@ -190,24 +182,16 @@ async def test_readiness_json_and_metrics_endpoint(comet: CometEnv) -> None:
 
 
 @pytest.mark.asyncio
-async def test_readiness_before_connecting_is_503_without_nan(emulator: Emulator) -> None:
-    settings = make_settings(emulator)
-    registry = CollectorRegistry()
-    bot = CometBot(settings, Telemetry.create(registry, settings))
-    server = MetricsServer(registry, port=0, readiness=bot.monitor.health_check)
-    await server.start()
-    try:
-        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/readyz") as resp:
-            assert resp.status == 503
-            body = await resp.text()
-    finally:
-        await server.stop()
-        await bot.close()
+async def test_readiness_before_connecting_is_503_without_nan(comet_factory: CometFactory) -> None:
+    # Everything the launcher starts before the bot logs in: the metrics server already answers.
+    env = await comet_factory(connect=False)
+    status, body = await env.scrape("readyz")
+    assert status == 503
     assert '"status": "unhealthy"' in body or '"status":"unhealthy"' in body
     assert "NaN" not in body and "Infinity" not in body
-    assert registry.get_sample_value("comet_ready") == 0
+    assert env.registry.get_sample_value("comet_ready") == 0
     # No latency sample exists before a real heartbeat.
-    assert registry.get_sample_value("comet_gateway_latency_seconds", {"shard": "0"}) is None
+    assert env.registry.get_sample_value("comet_gateway_latency_seconds", {"shard": "0"}) is None
 
 
 HELP = {
@@ -220,7 +204,7 @@ HELP = {
 
 
 @pytest.mark.asyncio
-async def test_help_in_both_languages(localized: CometEnv) -> None:
+async def test_help_in_both_languages(localized: Harness) -> None:
     env = localized
     ending, not_found = HELP[env.bot.settings.locale]
     reply = await env.ask("!help")
@@ -230,4 +214,4 @@ async def test_help_in_both_languages(localized: CometEnv) -> None:
     reply = await env.ask("!help ping")
     assert "!ping" in reply.content
     assert (await env.ask("!help nosuch")).content == not_found
-    await env.until(lambda: env.commands("help", "prefix", "success") == 3)
+    await wait_until(lambda: env.commands("help", "prefix", "success") == 3)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from processes import child_env, run_python
 
 from comet.core.config import DEFAULT_EXTENSIONS, ConfigError, Settings, parse_env_file
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings(**env: str) -> Settings:
@@ -161,12 +158,7 @@ def test_env_file_syntax() -> None:
 
 
 def _cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("COMET_")}
-    clean.update(env)
-    clean["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "comet", *args], env=clean, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
+    return run_python("-m", "comet", *args, env=child_env(**env), cwd=cwd, timeout=60)
 
 
 def test_cli_config_check(tmp_path: Path) -> None:

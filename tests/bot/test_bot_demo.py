@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from pathlib import Path
 
 import aiohttp
 import pytest
-from bot_support import base_env, metric, start, stop, wait_for_line, wait_http
+from bot_support import base_env, metric
+from processes import Children, read, wait_http
+from waiting import wait_until
 
 from comet.core.config import Settings
 from comet.core.demo import DemoDriver
@@ -29,7 +29,7 @@ def total(text: str, name: str, **labels: str) -> float:
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(90)
-async def test_offline_demo_serves_live_metrics(tmp_path: Path) -> None:
+async def test_offline_demo_serves_live_metrics(tmp_path: Path, children: Children) -> None:
     env = base_env(
         tmp_path,
         "demo",
@@ -39,44 +39,48 @@ async def test_offline_demo_serves_live_metrics(tmp_path: Path) -> None:
         COMET_DEMO_FAIL_RATIO="0.2",
     )
     del env["COMET_EXTENSIONS"]  # the demo as `make run` starts it: every extension
-    out = tmp_path / "demo.out"
-    proc = await start(["-m", "comet", "run"], env, out)
-    try:
-        base = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
-        output = out.read_text()
-        assert f"healthz: {base}/healthz" in output and f"readyz: {base}/readyz" in output
-        assert "emulator: http://127.0.0.1:" in output
-        async with aiohttp.ClientSession() as http:
-            assert "alive" in await wait_http(http, f"{base}/healthz")
-            assert '"healthy"' in await wait_http(http, f"{base}/readyz")
-            first = total(await wait_http(http, f"{base}/metrics"), "comet_commands_total")
-            # Live data: the command counter keeps rising, with slow, failing and slash commands among it.
-            deadline = time.monotonic() + 45
-            while True:
-                text = await wait_http(http, f"{base}/metrics")
-                seen = {
-                    # Far past the point where eight members at this rate would all be timed out by
-                    # the anti-spam rule (about 50 commands): the crowd keeps the demo alive.
-                    "rising": total(text, "comet_commands_total") > first + 200,
-                    "slash": total(text, "comet_commands_total", kind="slash") > 0,
-                    "errors": total(text, "comet_commands_total", command="boom", outcome="error") > 0,
-                    "slow": total(text, "comet_command_duration_seconds_bucket", command="work", le="+Inf")
-                    > total(text, "comet_command_duration_seconds_bucket", command="work", le="0.25"),
-                }
-                if all(seen.values()) or time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.2)
-            assert all(seen.values()), seen
-            assert metric(text, "comet_ready") == 1
-            assert metric(text, "comet_guilds") == 1
-            assert total(text, "comet_gateway_events_total", event="MESSAGE_CREATE") > 0
-            assert total(text, "process_resident_memory_bytes") > 0
-            assert "comet_event_loop_lag_seconds_count" in text
-            assert total(text, "comet_log_records_total") > 0
-    finally:
-        code = await stop(proc)
-    assert code == 0, out.read_text()[-3000:]
-    output = out.read_text()
+    proc = await children.start("comet", "run", env=env, out=tmp_path / "demo.out")
+    base = await proc.wait_for_line(r"metrics: (http://\S+)/metrics")
+    output = read(proc.out)
+    assert f"healthz: {base}/healthz" in output and f"readyz: {base}/readyz" in output
+    assert "emulator: http://127.0.0.1:" in output
+    async with aiohttp.ClientSession() as http:
+        assert "alive" in await wait_http(http, f"{base}/healthz")
+        assert '"healthy"' in await wait_http(http, f"{base}/readyz")
+        first = total(await wait_http(http, f"{base}/metrics"), "comet_commands_total")
+        scraped: list[str] = []
+
+        def seen(text: str) -> dict[str, bool]:
+            return {
+                # Far past the point where eight members at this rate would all be timed out by
+                # the anti-spam rule (about 50 commands): the crowd keeps the demo alive.
+                "rising": total(text, "comet_commands_total") > first + 200,
+                "slash": total(text, "comet_commands_total", kind="slash") > 0,
+                "errors": total(text, "comet_commands_total", command="boom", outcome="error") > 0,
+                "slow": total(text, "comet_command_duration_seconds_bucket", command="work", le="+Inf")
+                > total(text, "comet_command_duration_seconds_bucket", command="work", le="0.25"),
+            }
+
+        async def live() -> bool:
+            # Live data: the command counter keeps rising, with slow, failing and slash commands.
+            scraped.append(await wait_http(http, f"{base}/metrics"))
+            return all(seen(scraped[-1]).values())
+
+        try:
+            await wait_until(live, 45, interval=0.2, what="live demo metrics")
+        except TimeoutError:
+            pass  # the assertion below shows what is missing
+        text = scraped[-1]
+        assert all(seen(text).values()), seen(text)
+        assert metric(text, "comet_ready") == 1
+        assert metric(text, "comet_guilds") == 1
+        assert total(text, "comet_gateway_events_total", event="MESSAGE_CREATE") > 0
+        assert total(text, "process_resident_memory_bytes") > 0
+        assert "comet_event_loop_lag_seconds_count" in text
+        assert total(text, "comet_log_records_total") > 0
+    code = await proc.stop()
+    assert code == 0, proc.output()
+    output = read(proc.out)
     # Failing demo commands log their traceback (server side); nothing is left unhandled.
     assert "Ignoring exception" not in output
     assert "[REDACTED]" not in output  # nothing but secrets is scrubbed from the log

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from bot_support import ROOT
+from processes import ROOT
 
 from comet.core.config import Settings
 from comet.core.demo import Action, DemoDriver

@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from bot_support import CometEnv
+from harness import Harness
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 
@@ -15,19 +16,19 @@ MESSAGES = "/channels/{channel_id}/messages"
 SNOWFLAKE = re.compile(r"\d{15,20}")
 
 
-def _duration(env: CometEnv, suffix: str, **labels: str) -> float:
+def _duration(env: Harness, suffix: str, **labels: str) -> float:
     return env.sample(f"comet_discord_request_duration_seconds{suffix}", **labels)
 
 
-async def _sends_done(env: CometEnv, before: float) -> None:
+async def _sends_done(env: Harness, before: float) -> None:
     """The emulator shows a reply as soon as it stores it, before the bot's HTTP call has returned
     and been observed: wait for the observation itself."""
     labels = {"route": MESSAGES, "method": "POST", "status": "2xx"}
-    await env.until(lambda: _duration(env, "_count", **labels) > before)
+    await wait_until(lambda: _duration(env, "_count", **labels) > before)
 
 
 @pytest.mark.asyncio
-async def test_a_slow_route_is_observed_under_its_template(comet: CometEnv) -> None:
+async def test_a_slow_route_is_observed_under_its_template(comet: Harness) -> None:
     labels = {"route": MESSAGES, "method": "POST", "status": "2xx"}
     before_slow = _duration(comet, "_count", **labels) - _duration(comet, "_bucket", **labels, le="0.25")
     sent_before = _duration(comet, "_count", **labels)
@@ -44,7 +45,7 @@ async def test_a_slow_route_is_observed_under_its_template(comet: CometEnv) -> N
 @pytest.mark.parametrize(("options", "scope"), [({}, "bucket"), ({"is_global": True}, "global"),
                                                 ({"shared": True}, "shared")])  # fmt: skip
 async def test_a_429_is_counted_with_its_scope_and_the_time_waited(
-    comet: CometEnv, options: dict[str, bool], scope: str
+    comet: Harness, options: dict[str, bool], scope: str
 ) -> None:
     retry_after = 0.2
     attempts = {"route": MESSAGES, "method": "POST"}
@@ -69,7 +70,7 @@ async def test_a_429_is_counted_with_its_scope_and_the_time_waited(
 
 
 @pytest.mark.asyncio
-async def test_route_labels_are_templates_and_never_snowflakes(comet: CometEnv) -> None:
+async def test_route_labels_are_templates_and_never_snowflakes(comet: Harness) -> None:
     await comet.ask("!ping")
     await _sends_done(comet, 0)
     await comet.emulator.send_message(DEMO.general_channel_id, DEMO.member_ids[0], "!health")

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from bot_support import CometEnv, start_comet
+from harness import CometFactory, Harness
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 from comet.core.secure_http import installed_scrubber
-from discord_emulator import Emulator
-from discord_emulator.testing.client import stop_client
 
 MEMBER, OTHER, THIRD = DEMO.member_ids[0], DEMO.member_ids[1], DEMO.member_ids[2]
 
@@ -47,7 +46,7 @@ def user_facing(content: str) -> str:
 
 
 @pytest.mark.asyncio
-async def test_prefix_failures(localized: CometEnv) -> None:
+async def test_prefix_failures(localized: Harness) -> None:
     env = localized
     text = TEXT[env.bot.settings.locale]
 
@@ -62,7 +61,7 @@ async def test_prefix_failures(localized: CometEnv) -> None:
     assert user_facing((await env.ask("!nosuchcmd")).content) == text["not_found"]
     assert user_facing((await env.ask("!boom")).content) == text["generic"]
 
-    await env.until(lambda: env.commands("boom", "prefix", "error") == 1)
+    await wait_until(lambda: env.commands("boom", "prefix", "error") == 1)
     expected = {
         ("work", "bad_argument"): 1,
         ("add", "bad_argument"): 1,
@@ -96,7 +95,7 @@ async def test_prefix_failures(localized: CometEnv) -> None:
 
 
 @pytest.mark.asyncio
-async def test_slash_failures(localized: CometEnv) -> None:
+async def test_slash_failures(localized: Harness) -> None:
     env = localized
     text = TEXT[env.bot.settings.locale]
 
@@ -116,7 +115,7 @@ async def test_slash_failures(localized: CometEnv) -> None:
     reply = await env.slash("stats", author=THIRD)
     assert user_facing(reply.content).startswith(text["cooldown"])
 
-    await env.until(lambda: env.commands("stats", "slash", "cooldown") == 1)
+    await wait_until(lambda: env.commands("stats", "slash", "cooldown") == 1)
     expected = {
         ("boom", "error"): 1,
         ("modonly", "check_failed"): 1,
@@ -137,7 +136,7 @@ async def test_slash_failures(localized: CometEnv) -> None:
 
 
 @pytest.mark.asyncio
-async def test_instrumentation_fails_open(comet: CometEnv) -> None:
+async def test_instrumentation_fails_open(comet: Harness) -> None:
     """An exception inside a hook is logged and counted; the command still runs and answers."""
 
     class BrokenSink:
@@ -148,26 +147,23 @@ async def test_instrumentation_fails_open(comet: CometEnv) -> None:
     env.bot.command_instrumentation.response_times = BrokenSink()
     reply = await env.ask("!ping")
     assert reply.content.startswith("🏓")
-    await env.until(lambda: env.sample("comet_instrumentation_errors_total", hook="command_completion") == 1)
+    await wait_until(lambda: env.sample("comet_instrumentation_errors_total", hook="command_completion") == 1)
     # What could be recorded before the failing step still was.
     assert env.commands("ping", "prefix", "success") == 1
     assert env.sample("comet_command_duration_seconds_count", command="ping", kind="prefix") == 1
     reply = await env.ask("!boom")
     assert reply.content.startswith("⚠️")
-    await env.until(lambda: env.sample("comet_instrumentation_errors_total", hook="command_error") == 1)
+    await wait_until(lambda: env.sample("comet_instrumentation_errors_total", hook="command_error") == 1)
 
 
 @pytest.mark.asyncio
-async def test_configured_owner_ids_are_owners_too(emulator: Emulator) -> None:
+async def test_configured_owner_ids_are_owners_too(comet_factory: CometFactory) -> None:
     """COMET_OWNER_IDS adds owners to the application's owner (who stays an owner)."""
     extra_owner = DEMO.member_ids[5]
-    env, task = await start_comet(emulator, owner_ids=frozenset({extra_owner}))
-    try:
-        assert (await env.ask("!owneronly", author=extra_owner)).content == "owner ok"
-        assert (await env.ask("!owneronly", author=DEMO.owner_id)).content == "owner ok"
-        assert (await env.ask("!owneronly", author=DEMO.member_ids[6])).content.startswith("🚫")
-        assert await env.bot.is_owner(env.bot.get_user(extra_owner))  # type: ignore[arg-type]
-        # Every REST body the bot sends goes through the secret scrubber of its telemetry.
-        assert installed_scrubber(env.bot) is env.telemetry.scrubber
-    finally:
-        await stop_client(env.bot, task)
+    env = await comet_factory(owner_ids=frozenset({extra_owner}))
+    assert (await env.ask("!owneronly", author=extra_owner)).content == "owner ok"
+    assert (await env.ask("!owneronly", author=DEMO.owner_id)).content == "owner ok"
+    assert (await env.ask("!owneronly", author=DEMO.member_ids[6])).content.startswith("🚫")
+    assert await env.bot.is_owner(env.bot.get_user(extra_owner))  # type: ignore[arg-type]
+    # Every REST body the bot sends goes through the secret scrubber of its telemetry.
+    assert installed_scrubber(env.bot) is env.telemetry.scrubber

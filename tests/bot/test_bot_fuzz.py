@@ -6,9 +6,10 @@ import logging
 import math
 
 import pytest
-from bot_support import CometEnv
+from harness import Harness
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 
@@ -34,7 +35,7 @@ def slow_work(command: str, argument: str) -> bool:
     return math.isfinite(value) and value > 0.3
 
 
-def total_commands(env: CometEnv) -> float:
+def total_commands(env: Harness) -> float:
     text = env.registry_text()
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -47,7 +48,7 @@ def total_commands(env: CometEnv) -> float:
 @FUZZ
 @given(command=st.sampled_from(COMMANDS), argument=ARGUMENTS, author=st.sampled_from(DEMO.member_ids))
 async def test_prefix_arguments_always_get_an_answer(
-    comet: CometEnv, caplog: pytest.LogCaptureFixture, command: str, argument: str, author: int
+    comet: Harness, caplog: pytest.LogCaptureFixture, command: str, argument: str, author: int
 ) -> None:
     if slow_work(command, argument):
         return
@@ -57,7 +58,7 @@ async def test_prefix_arguments_always_get_an_answer(
     reply = await env.ask(content, author=author)
     assert reply.content or reply.embeds
     assert "Traceback" not in reply.content
-    await env.until(lambda: total_commands(env) == before + 1)
+    await wait_until(lambda: total_commands(env) == before + 1)
     _no_unhandled(env, caplog)
 
 
@@ -65,7 +66,7 @@ async def test_prefix_arguments_always_get_an_answer(
 @FUZZ
 @given(name=NAMES)
 async def test_unknown_names_are_answered_and_never_labels(
-    comet: CometEnv, caplog: pytest.LogCaptureFixture, name: str
+    comet: Harness, caplog: pytest.LogCaptureFixture, name: str
 ) -> None:
     env = comet
     if env.bot.get_command(name) is not None:
@@ -77,7 +78,7 @@ async def test_unknown_names_are_answered_and_never_labels(
     before = not_found()  # the bot is shared by the examples: this one's count is the next one
     reply = await env.ask(f"!{name}")
     assert reply.content.startswith("❓")
-    await env.until(lambda: not_found() == before + 1)
+    await wait_until(lambda: not_found() == before + 1)
     text = env.registry_text()
     # No series of the command metrics carries the user's text as its command label.
     assert f'{{command="{name}",kind=' not in text and f'{{command="{name}",error=' not in text
@@ -92,7 +93,7 @@ async def test_unknown_names_are_answered_and_never_labels(
     times=st.integers(min_value=-(2**53), max_value=2**53),
 )
 async def test_slash_options_always_get_an_answer(
-    comet: CometEnv, caplog: pytest.LogCaptureFixture, seconds: object, times: object
+    comet: Harness, caplog: pytest.LogCaptureFixture, seconds: object, times: object
 ) -> None:
     env = comet
     if isinstance(seconds, int | float) and not isinstance(seconds, bool) and 0.3 < seconds <= 10:
@@ -103,7 +104,7 @@ async def test_slash_options_always_get_an_answer(
     _no_unhandled(env, caplog)
 
 
-def _no_unhandled(env: CometEnv, caplog: pytest.LogCaptureFixture) -> None:
+def _no_unhandled(env: Harness, caplog: pytest.LogCaptureFixture) -> None:
     # discord.py logs "Ignoring exception ..." at ERROR for anything no handler caught.
     unhandled = [r for r in caplog.records if r.name.startswith("discord") and r.levelno >= logging.ERROR]
     assert unhandled == [], [r.getMessage() for r in unhandled]

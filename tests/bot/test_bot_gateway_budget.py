@@ -8,8 +8,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from bot_support import CometEnv
 from discord.gateway import GatewayRatelimiter
+from harness import Harness
 
 from comet.core.demo_guild import DEMO
 
@@ -34,7 +34,7 @@ class FrozenClockLimiter(GatewayRatelimiter):
         return 0.0
 
 
-async def _query(env: CometEnv, member: int) -> None:
+async def _query(env: Harness, member: int) -> None:
     guild = env.bot.get_guild(DEMO.guild_id)
     assert guild is not None
     found = await guild.query_members(user_ids=[member], limit=1, cache=False)
@@ -42,7 +42,7 @@ async def _query(env: CometEnv, member: int) -> None:
 
 
 @pytest.mark.asyncio
-async def test_member_queries_spend_the_budget_seen_at_scrape(comet: CometEnv) -> None:
+async def test_member_queries_spend_the_budget_seen_at_scrape(comet: Harness) -> None:
     ws = comet.bot._get_websocket(shard_id=0)
     ws._rate_limiter = GatewayRatelimiter(count=5, per=60.0)
     comet.registry_text()  # a scrape ties the new limiter to the metrics, as after a reconnect
@@ -56,7 +56,7 @@ async def test_member_queries_spend_the_budget_seen_at_scrape(comet: CometEnv) -
 
 
 @pytest.mark.asyncio
-async def test_a_send_that_finds_the_budget_spent_waits_and_is_counted(comet: CometEnv) -> None:
+async def test_a_send_that_finds_the_budget_spent_waits_and_is_counted(comet: Harness) -> None:
     limiter = FrozenClockLimiter(count=2, per=0.05)
     comet.bot._get_websocket(shard_id=0)._rate_limiter = limiter
     comet.registry_text()

@@ -10,11 +10,12 @@ from typing import Any
 import discord
 import psutil
 import pytest
-from bot_support import CometEnv
 from discord import app_commands
 from discord.ext import commands
+from harness import Harness
 from prometheus_client import CollectorRegistry
 from support import burn_cpu_past, cpu_percent_bounds, read_cpu
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
@@ -68,7 +69,7 @@ def test_wrappers_are_unwrapped_to_the_original() -> None:
 
 
 @pytest.mark.asyncio
-async def test_uninstall_stops_counting_and_install_resumes(comet: CometEnv) -> None:
+async def test_uninstall_stops_counting_and_install_resumes(comet: Harness) -> None:
     env = comet
     hooks = env.bot.command_instrumentation
     tree = env.bot.tree
@@ -86,20 +87,20 @@ async def test_uninstall_stops_counting_and_install_resumes(comet: CometEnv) -> 
     hooks.install()
     hooks.install()  # idempotent: one set of listeners
     await env.ask("!ping")
-    await env.until(lambda: env.commands("ping", "prefix", "success") == 1)
+    await wait_until(lambda: env.commands("ping", "prefix", "success") == 1)
     await env.slash("boom")  # the bot's own error handler still answers behind the wrapper
-    await env.until(lambda: env.commands("boom", "slash", "error") == 1)
+    await wait_until(lambda: env.commands("boom", "slash", "error") == 1)
     assert env.commands("ping", "slash", "success") == 0
     assert env.bot.dispatch_taps.count("command_completion") == 1
     assert env.bot.dispatch_taps.count("socket_event_type") == 1
 
 
 @pytest.mark.asyncio
-async def test_counts_survive_reloading_every_extension_twice(comet: CometEnv) -> None:
+async def test_counts_survive_reloading_every_extension_twice(comet: Harness) -> None:
     env = comet
     await env.ask("!ping")
     await env.ask("!work 0")
-    await env.until(lambda: env.commands("work", "prefix", "success") == 1)
+    await wait_until(lambda: env.commands("work", "prefix", "success") == 1)
     for _ in range(2):
         for name in list(env.bot.extensions):
             await env.bot.reload_extension(name)
@@ -107,13 +108,13 @@ async def test_counts_survive_reloading_every_extension_twice(comet: CometEnv) -
     assert env.commands("work", "prefix", "success") == 1
     await env.ask("!ping")
     await env.slash("work", {"seconds": 0})
-    await env.until(lambda: env.commands("work", "slash", "success") == 1)
+    await wait_until(lambda: env.commands("work", "slash", "success") == 1)
     assert env.commands("ping", "prefix", "success") == 2
     assert env.sample("comet_extension_reloads_total", operation="load", outcome="success") == 3
 
 
 @pytest.mark.asyncio
-async def test_a_command_added_later_is_labelled_by_its_name(comet: CometEnv) -> None:
+async def test_a_command_added_later_is_labelled_by_its_name(comet: Harness) -> None:
     env = comet
 
     @commands.command(name="latecomer")
@@ -122,19 +123,19 @@ async def test_a_command_added_later_is_labelled_by_its_name(comet: CometEnv) ->
 
     env.bot.add_command(latecomer)  # no refresh: the hook registers the bounded name itself
     assert (await env.ask("!latecomer")).content == "late"
-    await env.until(lambda: env.commands("latecomer", "prefix", "success") == 1)
+    await wait_until(lambda: env.commands("latecomer", "prefix", "success") == 1)
     assert env.commands("unknown", "prefix", "success") == 0
     assert "latecomer" in env.bot.refresh_command_labels()
 
 
 @pytest.mark.asyncio
-async def test_bot_monitor_reports_the_seed_fields(comet: CometEnv) -> None:
+async def test_bot_monitor_reports_the_seed_fields(comet: Harness) -> None:
     env = comet
     monitor = env.bot.monitor
     await env.ask("!ping")
     await env.ask("!boom")
     await env.ask("!nosuch")
-    await env.until(lambda: env.commands("unknown", "prefix", "not_found") == 1)
+    await wait_until(lambda: env.commands("unknown", "prefix", "not_found") == 1)
     # cpu_usage is the CPU used since the previous reading of the one kept Process: take one reading,
     # burn CPU until psutil itself shows the counter moved, and take the next. collect_metrics() never
     # awaits anything, so nothing else reads that Process in between.

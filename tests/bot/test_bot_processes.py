@@ -3,18 +3,18 @@ processes, each with its own /metrics; graceful SIGTERM; a metrics port in use s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
-from bot_support import base_env, metric, read, start, stop, wait_for_line, wait_http
+from bot_support import base_env, metric
+from processes import Child, Children, read, wait_http
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO, FAN_SERVER_SEED, seed_fan_server
 from discord_emulator.testing.client import TEST_TOKEN
@@ -22,34 +22,47 @@ from discord_emulator.testing.client import TEST_TOKEN
 SHARDS = 4
 
 
-@pytest_asyncio.fixture
-async def standalone_emulator(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
-    out = tmp_path / "emulator.out"
-    proc = await start(
-        [
-            "-m",
-            "discord_emulator",
-            "--seed",
-            FAN_SERVER_SEED,
-            "--port",
-            "0",
-            "--shards",
-            str(SHARDS),
-        ],
-        base_env(tmp_path, "emu"),
-        out,
-    )
+def pings(text: str) -> float | None:
+    return metric(text, "comet_commands_total", command="ping", kind="prefix", outcome="success")
+
+
+async def scrape_until(http: aiohttp.ClientSession, base: str, done: Callable[[str], bool]) -> str:
+    """The process's /metrics text once ``done(text)`` (or the last one read after 10 s)."""
+    scraped: list[str] = []
+
+    async def answered() -> bool:
+        scraped.append(await wait_http(http, f"{base}/metrics"))
+        return done(scraped[-1])
+
     try:
-        line = await wait_for_line(out, r"(\{.*\"gateway_url\".*\})", proc)
-        info = json.loads(line)
-        yield info
-    finally:
-        await stop(proc)
+        await wait_until(answered, 10, interval=0.05, what=f"{base}/metrics")
+    except TimeoutError:
+        pass  # the caller's assertion shows what the last scrape said
+    return scraped[-1]
+
+
+@pytest_asyncio.fixture
+async def standalone_emulator(tmp_path: Path, children: Children) -> AsyncIterator[dict[str, Any]]:
+    emulator = await children.start(
+        "discord_emulator",
+        "--seed",
+        FAN_SERVER_SEED,
+        "--port",
+        "0",
+        "--shards",
+        str(SHARDS),
+        env=base_env(tmp_path, "emu"),
+        out=tmp_path / "emulator.out",
+    )
+    yield json.loads(await emulator.wait_for_line(r"(\{.*\"gateway_url\".*\})"))
+    await emulator.stop()  # fails the test if it does not stop within the bound (it is killed then)
 
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
-async def test_two_processes_split_four_shards(tmp_path: Path, standalone_emulator: dict[str, Any]) -> None:
+async def test_two_processes_split_four_shards(
+    tmp_path: Path, standalone_emulator: dict[str, Any], children: Children
+) -> None:
     control = f"{standalone_emulator['url']}/_control"
     async with aiohttp.ClientSession() as http:
         # Guilds until every shard has at least two: (guild_id >> 22) % 4 decides the shard.
@@ -63,7 +76,7 @@ async def test_two_processes_split_four_shards(tmp_path: Path, standalone_emulat
             guilds[(int(guild["guild_id"]) >> 22) % SHARDS].append(guild)
         assert all(guilds.values()), "could not place a guild on every shard"
 
-        procs: dict[str, tuple[asyncio.subprocess.Process, Path]] = {}
+        procs: dict[str, Child] = {}
         for name, ids in (("a", "0,1"), ("b", "2,3")):
             env = base_env(
                 tmp_path,
@@ -74,12 +87,11 @@ async def test_two_processes_split_four_shards(tmp_path: Path, standalone_emulat
                 COMET_SHARD_COUNT=str(SHARDS),
                 COMET_SHARD_IDS=ids,
             )
-            out = tmp_path / f"{name}.out"
-            procs[name] = (await start(["-m", "comet", "run"], env, out), out)
+            procs[name] = await children.start("comet", "run", env=env, out=tmp_path / f"{name}.out")
         try:
             urls = {}
-            for name, (proc, out) in procs.items():
-                urls[name] = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
+            for name, proc in procs.items():
+                urls[name] = await proc.wait_for_line(r"metrics: (http://\S+)/metrics")
                 await wait_http(http, f"{urls[name]}/readyz")
 
             # Every guild, on every shard, is answered (by whichever process runs its shard).
@@ -100,16 +112,8 @@ async def test_two_processes_split_four_shards(tmp_path: Path, standalone_emulat
 
             for name, own, other in (("a", (0, 1), (2, 3)), ("b", (2, 3), (0, 1))):
                 expected = sum(len(guilds[s]) for s in own)
-                deadline = time.monotonic() + 10
-                while True:
-                    text = await wait_http(http, f"{urls[name]}/metrics")
-                    done = metric(
-                        text, "comet_commands_total", command="ping", kind="prefix", outcome="success"
-                    )
-                    if done == expected or time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.05)
-                assert done == expected, (name, done, expected)
+                text = await scrape_until(http, urls[name], lambda text, n=expected: pings(text) == n)
+                assert pings(text) == expected, (name, pings(text), expected)
                 # The emulator's seeded fan-server guild lives on a shard too.
                 seeded = 1 if (DEMO.guild_id >> 22) % SHARDS in own else 0
                 assert metric(text, "comet_guilds") == expected + seeded
@@ -120,22 +124,21 @@ async def test_two_processes_split_four_shards(tmp_path: Path, standalone_emulat
                 for shard in other:
                     assert f'shard="{shard}"' not in text, f"process {name} shows shard {shard}"
         finally:
-            codes = {name: await stop(proc) for name, (proc, _) in procs.items()}
+            codes = {name: await proc.stop() for name, proc in procs.items()}
         # SIGTERM is a graceful shutdown: exit 0.
         assert codes == {"a": 0, "b": 0}, {n: (tmp_path / f"{n}.out").read_text()[-2000:] for n in codes}
 
 
 @pytest.mark.asyncio
-async def test_metrics_port_in_use_is_a_clear_start_up_error(tmp_path: Path) -> None:
+async def test_metrics_port_in_use_is_a_clear_start_up_error(tmp_path: Path, children: Children) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         env = base_env(tmp_path, "busy", COMET_TOKEN=TEST_TOKEN, COMET_METRICS_PORT=str(port))
-        out = tmp_path / "busy.out"
-        proc = await start(["-m", "comet", "run"], env, out)
-        code = await asyncio.wait_for(proc.wait(), 30)
-    output = out.read_text()
+        proc = await children.start("comet", "run", env=env, out=tmp_path / "busy.out")
+        code = await proc.wait(30)
+    output = read(proc.out)
     assert code == 1, output
     assert f"127.0.0.1:{port}" in output
     assert "COMET_METRICS_PORT" in output
@@ -143,7 +146,7 @@ async def test_metrics_port_in_use_is_a_clear_start_up_error(tmp_path: Path) -> 
 
 
 @pytest.mark.asyncio
-async def test_a_refused_token_is_a_clear_error_without_the_token(tmp_path: Path) -> None:
+async def test_a_refused_token_is_a_clear_error_without_the_token(tmp_path: Path, children: Children) -> None:
     from discord_emulator import Emulator
 
     wrong = "wrong-token.abc.SIGNATUREPART"
@@ -155,10 +158,9 @@ async def test_a_refused_token_is_a_clear_error_without_the_token(tmp_path: Path
             COMET_DISCORD_API_BASE=emu.api_base,
             COMET_DISCORD_GATEWAY_URL=emu.gateway_url,
         )
-        out = tmp_path / "refused.out"
-        proc = await start(["-m", "comet", "run"], env, out)
-        code = await asyncio.wait_for(proc.wait(), 30)
-    output = read(out) + read(tmp_path / "refused.log")
+        proc = await children.start("comet", "run", env=env, out=tmp_path / "refused.out")
+        code = await proc.wait(30)
+    output = read(proc.out) + read(tmp_path / "refused.log")
     assert code == 1, output
     assert "COMET_TOKEN: Discord refused the token" in output
     assert "SIGNATUREPART" not in output and wrong not in output

@@ -4,33 +4,29 @@ file is that output; each example value reads back as the setting's default; sec
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from processes import ROOT, run_python
 
 from comet.core.config import ConfigError, Settings, declared, parse_env_file
 from comet.core.config.example import EXAMPLE_PATH, render
 from comet.core.config.settings import settings_from_mapping
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def test_the_checked_in_env_example_is_the_generated_one() -> None:
     assert EXAMPLE_PATH == ROOT / ".env.example"
     assert EXAMPLE_PATH.read_text(encoding="utf-8") == render()
-    ok = subprocess.run([sys.executable, "-m", "comet.core.config.example", "--check"], cwd=ROOT, timeout=60)
-    assert ok.returncode == 0
+    ok = run_python("-m", "comet.core.config.example", "--check", cwd=ROOT, timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
 
 
 def test_check_fails_on_a_file_that_drifted(tmp_path: Path) -> None:
     drifted = tmp_path / ".env.example"
     drifted.write_text(render().replace("COMET_PREFIX=!", "COMET_PREFIX=?"), encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "comet.core.config.example", "--check", "--path", str(drifted)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = run_python(
+        "-m", "comet.core.config.example", "--check", "--path", str(drifted), cwd=ROOT, timeout=60
+    )
     assert result.returncode == 1
     assert "python -m comet.core.config.example" in result.stdout
 

@@ -6,62 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
-from bot_support import make_settings, wait_until
 from discord.ext import commands
-from prometheus_client import CollectorRegistry
+from harness import CometFactory
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
-from comet.core.launcher import Runtime, start_runtime
 from discord_emulator import Emulator
-from discord_emulator.testing.client import TEST_TOKEN, fast_ready
 
 #: Every REST call of the bot takes this long in these tests (a slow Discord, as in production).
 REST_LATENCY = 0.15
 CHANNEL = DEMO.general_channel_id
 OTHER_CHANNEL = DEMO.bot_commands_channel_id
 THIRD_CHANNEL = DEMO.oshi_talk_channel_id
-
-
-async def start(emulator: Emulator, tmp_path: Path, **overrides: Any) -> tuple[Runtime, CollectorRegistry]:
-    overrides = {"metrics_port": 0, "database_path": str(tmp_path / "comet.db"), **overrides}
-    registry = CollectorRegistry()
-    runtime = await start_runtime(
-        make_settings(emulator, **overrides), registry=registry, configure_logging=False
-    )
-    fast_ready(runtime.bot)
-    task = runtime.start_bot(TEST_TOKEN)
-    ready = asyncio.ensure_future(runtime.bot.wait_until_ready())
-    await asyncio.wait([ready, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    assert ready.done(), task
-    return runtime, registry
-
-
-@pytest_asyncio.fixture
-async def runtime_factory(emulator: Emulator, tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
-    started: list[Runtime] = []
-
-    async def factory(**overrides: Any) -> tuple[Runtime, CollectorRegistry]:
-        runtime, registry = await start(emulator, tmp_path, **overrides)
-        started.append(runtime)
-        return runtime, registry
-
-    yield factory
-    for runtime in started:
-        await runtime.close()
-
-
-def count(registry: CollectorRegistry, command: str, kind: str, outcome: str) -> float:
-    value = registry.get_sample_value(
-        "comet_commands_total", {"command": command, "kind": kind, "outcome": outcome}
-    )
-    return value or 0.0
 
 
 async def start_in_flight(emulator: Emulator, seconds: float) -> dict[str, Any]:
@@ -88,9 +48,10 @@ def problems(records: list[logging.LogRecord]) -> list[str]:
 
 @pytest.mark.asyncio
 async def test_close_lets_a_running_command_finish_and_reply(
-    emulator: Emulator, runtime_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
+    emulator: Emulator, comet_factory: CometFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime, registry = await runtime_factory()
+    h = await comet_factory()
+    runtime = h.runtime
     emulator.faults.slow_rest(REST_LATENCY)
     work = await start_in_flight(emulator, 1.0)
     caplog.set_level(logging.INFO)
@@ -98,8 +59,8 @@ async def test_close_lets_a_running_command_finish_and_reply(
     # The reply was sent before the HTTP session closed: it is in the channel now.
     reply = await emulator.wait_for_reply(CHANNEL, after=work, timeout=0.5)
     assert "1.0" in reply.content
-    assert count(registry, "work", "prefix", "success") == 1
-    assert count(registry, "work", "prefix", "cancelled") == 0
+    assert h.commands("work", "prefix", "success") == 1
+    assert h.commands("work", "prefix", "cancelled") == 0
     assert problems(caplog.records) == []
     assert any("running command(s) finished" in r.getMessage() for r in caplog.records)
     assert runtime.bot.is_closed()
@@ -107,9 +68,10 @@ async def test_close_lets_a_running_command_finish_and_reply(
 
 @pytest.mark.asyncio
 async def test_draining_refuses_new_commands_and_reports_not_ready(
-    emulator: Emulator, runtime_factory: Callable[..., Any]
+    emulator: Emulator, comet_factory: CometFactory
 ) -> None:
-    runtime, registry = await runtime_factory(locale="en")
+    h = await comet_factory(locale="en")
+    runtime = h.runtime
     emulator.faults.slow_rest(REST_LATENCY)
     work = await start_in_flight(emulator, 1.5)
     closing = asyncio.ensure_future(runtime.close())
@@ -126,23 +88,24 @@ async def test_draining_refuses_new_commands_and_reports_not_ready(
     assert "1.5" in (await emulator.wait_for_reply(CHANNEL, after=work, timeout=0.5)).content
     with pytest.raises(TimeoutError):
         await emulator.wait_for_reply(OTHER_CHANNEL, after=late_prefix, timeout=0.2)
-    assert count(registry, "ping", "prefix", "success") == 1  # start_in_flight's own ping only
-    assert count(registry, "ping", "slash", "success") == 0
+    assert h.commands("ping", "prefix", "success") == 1  # start_in_flight's own ping only
+    assert h.commands("ping", "slash", "success") == 0
 
 
 @pytest.mark.asyncio
 async def test_the_grace_period_bounds_the_wait_and_counts_what_it_cancels(
-    emulator: Emulator, runtime_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
+    emulator: Emulator, comet_factory: CometFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    runtime, registry = await runtime_factory(shutdown_grace_seconds=0.3)
+    h = await comet_factory(shutdown_grace_seconds=0.3)
+    runtime = h.runtime
     work = await start_in_flight(emulator, 8.0)
     await emulator.send_slash(CHANNEL, DEMO.member_ids[2], "work", options={"seconds": 8.0})
     await wait_until(lambda: any(t.get_name() == "CommandTree-invoker" for t in asyncio.all_tasks()))
     caplog.set_level(logging.INFO)
     await runtime.close()
-    assert count(registry, "work", "prefix", "cancelled") == 1
-    assert count(registry, "work", "slash", "cancelled") == 1
-    assert count(registry, "work", "prefix", "success") == 0
+    assert h.commands("work", "prefix", "cancelled") == 1
+    assert h.commands("work", "slash", "cancelled") == 1
+    assert h.commands("work", "prefix", "success") == 0
     with pytest.raises(TimeoutError):
         await emulator.wait_for_reply(CHANNEL, after=work, timeout=0.2)
     assert any("2 cancelled after the 0.3 s grace period" in r.getMessage() for r in caplog.records)
@@ -150,10 +113,9 @@ async def test_the_grace_period_bounds_the_wait_and_counts_what_it_cancels(
 
 
 @pytest.mark.asyncio
-async def test_a_second_signal_ends_the_grace_period(
-    emulator: Emulator, runtime_factory: Callable[..., Any]
-) -> None:
-    runtime, registry = await runtime_factory(shutdown_grace_seconds=60)
+async def test_a_second_signal_ends_the_grace_period(emulator: Emulator, comet_factory: CometFactory) -> None:
+    h = await comet_factory(shutdown_grace_seconds=60)
+    runtime = h.runtime
     await start_in_flight(emulator, 8.0)
     hurry = asyncio.Event()
     closing = asyncio.ensure_future(runtime.close(hurry=hurry))
@@ -161,17 +123,18 @@ async def test_a_second_signal_ends_the_grace_period(
     assert not closing.done()
     hurry.set()
     await asyncio.wait_for(closing, 10)
-    assert count(registry, "work", "prefix", "cancelled") == 1
+    assert h.commands("work", "prefix", "cancelled") == 1
 
 
 @pytest.mark.asyncio
 async def test_an_error_reply_that_cannot_be_sent_is_logged_once_and_never_raises(
     emulator: Emulator,
-    runtime_factory: Callable[..., Any],
+    comet_factory: CometFactory,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    runtime, registry = await runtime_factory()
+    h = await comet_factory()
+    runtime = h.runtime
 
     async def closed_session(self: commands.Context[Any], *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("Session is closed")
@@ -185,5 +148,4 @@ async def test_an_error_reply_that_cannot_be_sent_is_logged_once_and_never_raise
     assert len(unsent) == 1
     assert unsent[0].levelno == logging.WARNING and "RuntimeError" in unsent[0].getMessage()
     assert not any("Ignoring exception" in r.getMessage() for r in caplog.records)
-    runtime.bot.flush_metrics()
-    assert count(registry, "boom", "prefix", "error") == 1
+    assert h.commands("boom", "prefix", "error") == 1

@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,9 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
-from bot_support import base_env, read, start, stop, wait_for_line, wait_http
+from bot_support import base_env
+from processes import Child, Children, read, wait_http
+from waiting import wait_until
 
 from comet.core.demo_guild import FAN_SERVER_SEED
 from comet.features.talents import default_directory
@@ -131,15 +132,15 @@ async def member_traffic(control: Control, member: Member, stopping: asyncio.Eve
 
 async def wait_answering(control: Control, channel_id: str, author_id: str) -> None:
     """Until the bot answers in this channel (it learns of a new guild from GUILD_CREATE)."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if await control.ask(channel_id, author_id, "!ping", 1) is not None:
-            return
-    raise AssertionError("the bot never answered in the test guild")
+
+    async def answered() -> bool:
+        return await control.ask(channel_id, author_id, "!ping", 1) is not None
+
+    await wait_until(answered, 60, interval=0, what="the bot answering in the test guild")
 
 
 async def sigterm_under_traffic(
-    control: Control, guild: dict[str, Any], members: list[Member], procs: list[Any]
+    control: Control, guild: dict[str, Any], members: list[Member], procs: list[Child]
 ) -> None:
     """Traffic, then SIGTERM while a known command runs; asserts that command was answered."""
     spare_channel, probe_channel = guild["channel_ids"][-2:]
@@ -148,11 +149,10 @@ async def sigterm_under_traffic(
     drivers = [asyncio.ensure_future(member_traffic(control, m, stopping)) for m in members]
     try:
         # Traffic is flowing: every member got answers.
-        deadline = time.monotonic() + 60
-        while not all(m.replies >= 2 for m in members):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)  # polling the drivers' progress; the condition is re-checked
+        try:
+            await wait_until(lambda: all(m.replies >= 2 for m in members), 60, what="members answered")
+        except TimeoutError:
+            pass  # the assertion below shows how far each member got
         assert all(m.replies >= 2 for m in members), [m.replies for m in members]
         # Events reach discord.py in order and start in order: once the ping posted after `work` is
         # answered, `work` is running, so the signal lands in the middle of it.
@@ -160,13 +160,13 @@ async def sigterm_under_traffic(
         assert await control.ask(probe_channel, probe_author, "!ping") is not None
         # Asked before the signal: the demo's emulator lives in the bot's process and goes with it.
         work_reply = asyncio.ensure_future(control.reply_to(spare_channel, work, 10))
-        for proc, _ in procs:
+        for proc in procs:
             proc.send_signal(signal.SIGTERM)
-        codes = [await asyncio.wait_for(proc.wait(), 30) for proc, _ in procs]
+        codes = [await proc.wait(30) for proc in procs]
     finally:
         stopping.set()
         await asyncio.gather(*drivers, return_exceptions=True)
-    outputs = {str(out): read(out) + read(out.with_suffix(".log")) for _, out in procs}
+    outputs = {str(p.out): read(p.out) + read(p.out.with_suffix(".log")) for p in procs}
     assert codes == [0] * len(procs), outputs
     for name, text in outputs.items():
         for needle in FORBIDDEN:
@@ -196,19 +196,11 @@ def make_members(guild: dict[str, Any]) -> list[Member]:
     ]
 
 
-async def wait_ready(http: aiohttp.ClientSession, proc: Any, out: Path) -> str:
+async def wait_ready(http: aiohttp.ClientSession, proc: Child) -> str:
     """Until the process printed its metrics URL and its /readyz says ready; the metrics base URL."""
-    metrics = await wait_for_line(out, r"metrics: (http://\S+)/metrics", proc)
+    metrics = await proc.wait_for_line(r"metrics: (http://\S+)/metrics")
     await wait_http(http, f"{metrics}/readyz")
     return metrics
-
-
-async def kill_leftovers(procs: list[Any]) -> None:
-    """Kill what a failed test left running (a passing test has stopped them with SIGTERM)."""
-    for proc, _ in procs:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 async def slow_test_guild(
@@ -222,26 +214,20 @@ async def slow_test_guild(
 
 
 @pytest_asyncio.fixture
-async def standalone(tmp_path: Path) -> AsyncIterator[tuple[dict[str, Any], Path]]:
-    out = tmp_path / "emulator.out"
-    proc = await start(
-        [
-            "-m",
-            "discord_emulator",
-            "--seed",
-            FAN_SERVER_SEED,
-            "--port",
-            "0",
-            "--shards",
-            "2",
-        ],
-        base_env(tmp_path, "emu"),
-        out,
+async def standalone(tmp_path: Path, children: Children) -> AsyncIterator[tuple[dict[str, Any], Path]]:
+    proc = await children.start(
+        "discord_emulator",
+        "--seed",
+        FAN_SERVER_SEED,
+        "--port",
+        "0",
+        "--shards",
+        "2",
+        env=base_env(tmp_path, "emu"),
+        out=tmp_path / "emulator.out",
     )
-    try:
-        yield json.loads(await wait_for_line(out, r"(\{.*\"gateway_url\".*\})", proc)), out
-    finally:
-        await stop(proc)
+    yield json.loads(await proc.wait_for_line(r"(\{.*\"gateway_url\".*\})")), proc.out
+    await proc.stop()  # fails the test if it does not stop within the bound (it is killed then)
 
 
 def bot_env(tmp_path: Path, name: str, emulator: dict[str, Any], **extra: str) -> dict[str, str]:
@@ -261,51 +247,44 @@ def bot_env(tmp_path: Path, name: str, emulator: dict[str, Any], **extra: str) -
 @pytest.mark.asyncio
 @pytest.mark.timeout(60 + 40 * ROUNDS)
 async def test_sigterm_of_comet_run_under_traffic_is_clean_and_loses_no_write(
-    tmp_path: Path, standalone: tuple[dict[str, Any], Path]
+    tmp_path: Path, standalone: tuple[dict[str, Any], Path], children: Children
 ) -> None:
     emulator, _ = standalone
     async with aiohttp.ClientSession() as http:
         control, guild, members = await slow_test_guild(http, emulator["url"])
         for round_ in range(ROUNDS):  # the same database across restarts
-            out = tmp_path / f"bot{round_}.out"
-            proc = await start(["-m", "comet", "run"], bot_env(tmp_path, f"bot{round_}", emulator), out)
-            try:
-                await wait_ready(http, proc, out)
-                await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
-                await sigterm_under_traffic(control, guild, members, [(proc, out)])
-            finally:
-                await kill_leftovers([(proc, out)])
+            env = bot_env(tmp_path, f"bot{round_}", emulator)
+            proc = await children.start("comet", "run", env=env, out=tmp_path / f"bot{round_}.out")
+            await wait_ready(http, proc)
+            await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
+            await sigterm_under_traffic(control, guild, members, [proc])
             assert_writes_kept(tmp_path / "comet.db", guild["guild_id"], members)
 
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(120)
 async def test_sigterm_of_two_shard_processes_under_traffic(
-    tmp_path: Path, standalone: tuple[dict[str, Any], Path]
+    tmp_path: Path, standalone: tuple[dict[str, Any], Path], children: Children
 ) -> None:
     emulator, _ = standalone
     async with aiohttp.ClientSession() as http:
         control, guild, members = await slow_test_guild(http, emulator["url"])
         procs = []
-        try:
-            for shard in (0, 1):
-                out = tmp_path / f"shard{shard}.out"
-                env = bot_env(tmp_path, f"shard{shard}", emulator, COMET_SHARD_IDS=str(shard))
-                procs.append((await start(["-m", "comet", "run"], env, out), out))
-            for proc, out in procs:
-                await wait_ready(http, proc, out)
-            await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
-            # The test guild is on one shard; the other process is stopped while idle or serving
-            # the emulator's seeded guild: both must stop cleanly.
-            await sigterm_under_traffic(control, guild, members, procs)
-        finally:
-            await kill_leftovers(procs)
+        for shard in (0, 1):
+            env = bot_env(tmp_path, f"shard{shard}", emulator, COMET_SHARD_IDS=str(shard))
+            procs.append(await children.start("comet", "run", env=env, out=tmp_path / f"shard{shard}.out"))
+        for proc in procs:
+            await wait_ready(http, proc)
+        await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
+        # The test guild is on one shard; the other process is stopped while idle or serving
+        # the emulator's seeded guild: both must stop cleanly.
+        await sigterm_under_traffic(control, guild, members, procs)
         assert_writes_kept(tmp_path / "comet.db", guild["guild_id"], members)
 
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(180)
-async def test_sigterm_of_the_offline_demo_under_traffic(tmp_path: Path) -> None:
+async def test_sigterm_of_the_offline_demo_under_traffic(tmp_path: Path, children: Children) -> None:
     async with aiohttp.ClientSession() as http:
         for round_ in range(2):
             env = base_env(
@@ -318,14 +297,10 @@ async def test_sigterm_of_the_offline_demo_under_traffic(tmp_path: Path) -> None
                 COMET_DATABASE_PATH=str(tmp_path / "demo.db"),
             )
             del env["COMET_EXTENSIONS"]  # every extension, as `make run` starts it
-            out = tmp_path / f"demo{round_}.out"
-            proc = await start(["-m", "comet", "run"], env, out)
-            try:
-                base = await wait_for_line(out, r"emulator: (http://\S+)", proc)
-                await wait_ready(http, proc, out)
-                control, guild, members = await slow_test_guild(http, base)
-                await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
-                await sigterm_under_traffic(control, guild, members, [(proc, out)])
-            finally:
-                await kill_leftovers([(proc, out)])
+            proc = await children.start("comet", "run", env=env, out=tmp_path / f"demo{round_}.out")
+            base = await proc.wait_for_line(r"emulator: (http://\S+)")
+            await wait_ready(http, proc)
+            control, guild, members = await slow_test_guild(http, base)
+            await wait_answering(control, guild["channel_ids"][-1], guild["member_ids"][1])
+            await sigterm_under_traffic(control, guild, members, [proc])
             assert_writes_kept(tmp_path / "demo.db", guild["guild_id"], members)

@@ -8,12 +8,12 @@ regular file, which fails for root too.
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 from bot_support import base_env
+from processes import run_python
 
 from comet.core.storage import StorageError, Store
 
@@ -28,14 +28,7 @@ TOKEN = "c29tZS5ib3Q.startup.not-a-real-token-value"
 def comet(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     variables = base_env(tmp_path, "startup", **OFFLINE)
     variables.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "comet", *args],
-        env=variables,
-        cwd=tmp_path,  # no stray .env from the repository
-        capture_output=True,
-        text=True,
-        timeout=90,
-    )
+    return run_python("-m", "comet", *args, env=variables, cwd=tmp_path)  # cwd: no stray .env
 
 
 def assert_clear_failure(result: subprocess.CompletedProcess[str], *expected: str) -> str:

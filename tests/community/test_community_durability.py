@@ -7,25 +7,21 @@ shows it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 import signal
 import sqlite3
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 import pytest_asyncio
 from community_support import MEMBERS, MOD
+from processes import Child, Children, child_env, read
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
 from discord_emulator.testing.client import TEST_TOKEN
 
-REPO = Path(__file__).resolve().parents[2]
 CHANNEL = DEMO.general_channel_id
 GUILD = DEMO.guild_id
 WARNINGS = 48
@@ -59,17 +55,16 @@ ACKS_BEFORE_KILL = 12
 class BotProcess:
     """``python -m comet run`` against the emulator, output in files under ``workdir``."""
 
-    def __init__(self, emu: Emulator, workdir: Path, db_path: Path) -> None:
+    def __init__(self, emu: Emulator, children: Children, workdir: Path, db_path: Path) -> None:
         self.emu = emu
+        self.children = children
         self.workdir = workdir
         self.db_path = db_path
-        self.proc: asyncio.subprocess.Process | None = None
+        self.child: Child | None = None
         self.runs = 0
 
     async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("COMET_")}
-        env.update(
-            PYTHONPATH=str(REPO),
+        env = child_env(
             COMET_TOKEN=TEST_TOKEN,
             COMET_DISCORD_API_BASE=self.emu.api_base,
             COMET_DISCORD_GATEWAY_URL=self.emu.gateway_url,
@@ -80,61 +75,45 @@ class BotProcess:
             COMET_LOCALE="ja",
         )
         self.runs += 1
-        out = self._output_file()
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "comet", "run", cwd=self.workdir, env=env, stdout=out, stderr=out
-        )
-        out.close()
+        out = self.workdir / f"bot-{self.runs}.out"
+        self.child = await self.children.start("comet", "run", env=env, out=out, cwd=self.workdir)
         await self.wait_ready()
-
-    def _output_file(self) -> BinaryIO:
-        return open(self.workdir / f"bot-{self.runs}.out", "wb")
 
     async def wait_ready(self, deadline: float = 60.0) -> None:
         """Ask ``!omikuji`` until the bot answers (it ignores messages until its guild is ready)."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + deadline
-        while True:
-            assert self.proc is not None and self.proc.returncode is None, self.output()
+        child = self.child
+        assert child is not None
+
+        async def answers() -> bool:
+            assert child.returncode is None, self.output()
             message = await self.emu.send_message(CHANNEL, MOD, "!omikuji")
             try:
                 await self.emu.wait_for_reply(CHANNEL, after=message, timeout=1.0)
-                return
             except TimeoutError:
-                if loop.time() > give_up:
-                    raise AssertionError(
-                        f"the bot did not answer within {deadline}s\n{self.output()}"
-                    ) from None
+                return False
+            return True
+
+        try:
+            await wait_until(answers, deadline, interval=0, what="the bot answering !omikuji")
+        except TimeoutError:
+            raise AssertionError(f"the bot did not answer within {deadline}s\n{self.output()}") from None
 
     def output(self) -> str:
-        return "\n".join(
-            p.read_text(errors="replace")[-3000:] for p in sorted(self.workdir.glob("bot-*.out"))
-        )
+        return "\n".join(read(p)[-3000:] for p in sorted(self.workdir.glob("bot-*.out")))
 
     async def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        assert await self.proc.wait() == -signal.SIGKILL
+        assert self.child is not None
+        assert await self.child.kill() == -signal.SIGKILL
 
-    async def stop(self) -> None:
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), 15.0)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
+    async def stop(self) -> int:
+        assert self.child is not None
+        return await self.child.stop()
 
 
 @pytest_asyncio.fixture
-async def bot_process(emulator: Emulator, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    process = BotProcess(emulator, tmp_path, tmp_path / "data" / "comet.db")
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            await process.stop()
+async def bot_process(emulator: Emulator, children: Children, tmp_path: Path) -> BotProcess:
+    """The bot's child processes are reaped by ``children`` when the test ends, passed or failed."""
+    return BotProcess(emulator, children, tmp_path, tmp_path / "data" / "comet.db")
 
 
 def acknowledged(emu: Emulator) -> tuple[set[str], dict[int, str]]:
@@ -188,7 +167,7 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_write(
             await emulator.send_message(CHANNEL, author, content)
 
     sender = asyncio.create_task(stream())
-    await emulator.wait_for(lambda: sum(map(len, acknowledged(emulator))) >= ACKS_BEFORE_KILL, timeout=30.0)
+    await wait_until(lambda: sum(map(len, acknowledged(emulator))) >= ACKS_BEFORE_KILL, timeout=30.0)
     await bot_process.kill()
     await sender
 
@@ -219,5 +198,4 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_write(
             CHANNEL, after=await emulator.send_message(CHANNEL, MOD, f"!oshi show <@{member}>"), timeout=10.0
         )
         assert OSHI_JA[key] in shown.content
-    await bot_process.stop()
-    assert bot_process.proc is not None and bot_process.proc.returncode == 0, bot_process.output()
+    assert await bot_process.stop() == 0, bot_process.output()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from community_support import MEMBERS, Harness
+from community_support import MEMBERS
+from harness import CometFactory, Harness
 
 from comet.core.i18n import Translator
 from comet.features.cogs.omikuji import draw_fortune, today_jst
@@ -25,12 +26,14 @@ def expected_text(user_id: int, name: str, locale: str) -> str:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("locale", "word"), [("ja", "今日の運勢"), ("en", "today's fortune")])
-async def test_same_fortune_all_day_in_both_languages(community_factory, locale: str, word: str) -> None:  # type: ignore[no-untyped-def]
-    harness: Harness = await community_factory(locale=locale)
+async def test_same_fortune_all_day_in_both_languages(
+    comet_factory: CometFactory, locale: str, word: str
+) -> None:
+    harness: Harness = await comet_factory(locale=locale)
     day = today_jst()
-    first = await harness.say(MEMBERS[0], "!omikuji")
-    second = await harness.slash(MEMBERS[0], "omikuji")
-    alias = await harness.say(MEMBERS[0], "!おみくじ")
+    first = await harness.ask("!omikuji", author=MEMBERS[0])
+    second = await harness.slash("omikuji", author=MEMBERS[0])
+    alias = await harness.ask("!おみくじ", author=MEMBERS[0])
     if today_jst() != day:  # midnight in Japan passed during the test: the answer may change
         pytest.skip("the day changed while the test ran")
     assert word in first.content
@@ -39,8 +42,8 @@ async def test_same_fortune_all_day_in_both_languages(community_factory, locale:
 
 
 @pytest.mark.asyncio
-async def test_members_get_their_own_fortunes(community: Harness) -> None:
-    replies = [await community.say(user, "!omikuji") for user in MEMBERS]
+async def test_members_get_their_own_fortunes(comet: Harness) -> None:
+    replies = [await comet.ask("!omikuji", author=user) for user in MEMBERS]
     for user, reply in zip(MEMBERS, replies, strict=True):
         assert reply.content.split("\n", 1)[1] == expected_text(user, "x", "ja").split("\n", 1)[1]
     assert len({r.content.split("\n", 1)[1] for r in replies}) > 1

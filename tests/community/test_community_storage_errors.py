@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from community_support import MEMBERS, MOD, Harness, stop
+from community_support import MEMBERS, MOD
+from harness import CometFactory, Harness
+from prometheus_client import CollectorRegistry
 
 from comet.core.demo_guild import DEMO
 from comet.core.storage import Store
@@ -38,20 +40,24 @@ def exclusive_lock(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     ],
 )
 async def test_locked_database_answers_clearly_and_logs(
-    community_factory,  # type: ignore[no-untyped-def]
+    comet_factory: CometFactory,
     exclusive_lock: sqlite3.Connection,
     caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
     locale: str,
     expected: str,
 ) -> None:
-    harness: Harness = await community_factory(locale=locale, busy_timeout=0.05)
+    # A short busy timeout: each locked write gives up after 0.05 s instead of the default 5 s.
+    registry = CollectorRegistry()
+    store = await Store.open(tmp_path / "comet.db", registry=registry, busy_timeout=0.05)
+    harness: Harness = await comet_factory(locale=locale, store=store, registry=registry)
     exclusive_lock.execute("BEGIN EXCLUSIVE")
     with caplog.at_level(logging.ERROR):
-        reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+        reply = await harness.ask("!oshi set Pekora", author=MEMBERS[0])
         assert reply.content.startswith(expected)
-        reply = await harness.say(MOD, f"!warn <@{MEMBERS[1]}> while locked")
+        reply = await harness.ask(f"!warn <@{MEMBERS[1]}> while locked", author=MOD)
         assert reply.content.startswith(expected)
-        slash = await harness.slash(MEMBERS[2], "oshi", {"name": "Marine"}, subcommand="set")
+        slash = await harness.slash("oshi", {"name": "Marine"}, author=MEMBERS[2], subcommand="set")
         assert slash.content.startswith(expected) and slash.ephemeral
     failures = [r.getMessage() for r in caplog.records if r.name == "comet.core.bot"]
     assert any("Command oshi set failed" in m and "locked" in m for m in failures), failures
@@ -66,7 +72,7 @@ async def test_locked_database_answers_clearly_and_logs(
     # Nothing was claimed and nothing was written; once the lock is gone, it works again.
     exclusive_lock.execute("ROLLBACK")
     assert await harness.store.get_oshi(GUILD, MEMBERS[0]) is None
-    reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+    reply = await harness.ask("!oshi set Pekora", author=MEMBERS[0])
     assert "Usada Pekora" in reply.content
     assert harness.sample("comet_function_calls_total", function="storage.set_oshi", outcome="error") == 2
 
@@ -80,7 +86,7 @@ async def test_locked_database_answers_clearly_and_logs(
     ],
 )
 async def test_read_only_database_answers_clearly_and_still_reads(
-    community_factory,  # type: ignore[no-untyped-def]
+    comet_factory: CometFactory,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     locale: str,
@@ -93,40 +99,40 @@ async def test_read_only_database_answers_clearly_and_still_reads(
     # SQLite's mode=ro is what a file the bot's user may not write gives (the tests run as root,
     # which ignores file permissions, so chmod alone would prove nothing here).
     read_only = await Store.open(path, read_only=True)
-    harness: Harness = await community_factory(locale=locale, store=read_only)
+    harness: Harness = await comet_factory(locale=locale, store=read_only)
     with caplog.at_level(logging.ERROR):
-        reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+        reply = await harness.ask("!oshi set Pekora", author=MEMBERS[0])
         assert reply.content == expected
-        reply = await harness.say(MOD, f"!clearwarns <@{MEMBERS[1]}>")
+        reply = await harness.ask(f"!clearwarns <@{MEMBERS[1]}>", author=MOD)
         assert reply.content == expected
     assert any("read_only" in r.getMessage() for r in caplog.records if r.name == "comet.core.bot")
-    reply = await harness.say(MEMBERS[0], "!oshi show")
+    reply = await harness.ask("!oshi show", author=MEMBERS[0])
     assert "Houshou Marine" in reply.content
 
 
 @pytest.mark.asyncio
-async def test_restart_keeps_oshi_and_warnings(community_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    first: Harness = await community_factory()
-    await first.say(MEMBERS[0], "!oshi set すいちゃん")
-    await first.say(MEMBERS[1], "!oshi set Korone")
-    await first.say(MOD, f"!warn <@{MEMBERS[2]}> first warning")
-    await first.say(MOD, f"!warn <@{MEMBERS[2]}> second warning")
-    await stop(first)
+async def test_restart_keeps_oshi_and_warnings(comet_factory: CometFactory, tmp_path: Path) -> None:
+    first: Harness = await comet_factory()
+    await first.ask("!oshi set すいちゃん", author=MEMBERS[0])
+    await first.ask("!oshi set Korone", author=MEMBERS[1])
+    await first.ask(f"!warn <@{MEMBERS[2]}> first warning", author=MOD)
+    await first.ask(f"!warn <@{MEMBERS[2]}> second warning", author=MOD)
+    await first.close()
 
-    second: Harness = await community_factory(locale="en", db_path=tmp_path / "comet.db")
-    reply = await second.say(MEMBERS[0], "!oshi show")
+    second: Harness = await comet_factory(locale="en", database_path=str(tmp_path / "comet.db"))
+    reply = await second.ask("!oshi show", author=MEMBERS[0])
     assert reply.content == "💖 Your oshi is Hoshimachi Suisei (星街すいせい)! (hololive gen 0)"
-    reply = await second.say(MOD, f"!warnings <@{MEMBERS[2]}>")
+    reply = await second.ask(f"!warnings <@{MEMBERS[2]}>", author=MOD)
     assert reply.content.startswith("📋 Warnings of hoshiyomi (2)")
     assert "first warning" in reply.content and "second warning" in reply.content
-    reply = await second.say(MEMBERS[3], "!oshi ranking")
+    reply = await second.ask("!oshi ranking", author=MEMBERS[3])
     assert "1. Hoshimachi Suisei (星街すいせい) — 1 fans" in reply.content
     assert "2. Inugami Korone (戌神ころね) — 1 fans" in reply.content
 
 
 @pytest.mark.asyncio
-async def test_without_a_store_the_features_say_so(community_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    harness: Harness = await community_factory()
+async def test_without_a_store_the_features_say_so(comet_factory: CometFactory, tmp_path: Path) -> None:
+    harness: Harness = await comet_factory()
     harness.bot.store = None
-    reply = await harness.say(MEMBERS[0], "!oshi set Pekora")
+    reply = await harness.ask("!oshi set Pekora", author=MEMBERS[0])
     assert reply.content == "⚠️ データベースが使えないため、この機能は今は使えません。"

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from community_support import MEMBERS, MOD, Harness
+from community_support import MEMBERS, MOD
+from harness import CometFactory, Harness
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -82,8 +83,8 @@ def test_well_formed_durations_read_exactly_up_to_the_limit(parts: list[tuple[in
 
 
 def assert_nothing_happened(harness: Harness, target: int, kind: str, answered: int) -> None:
-    assert harness.emu.world.guilds[GUILD].members[target].communication_disabled_until is None
-    assert not harness.emu.requests_to(MEMBER_ROUTE, "PATCH")
+    assert harness.emulator.world.guilds[GUILD].members[target].communication_disabled_until is None
+    assert not harness.emulator.requests_to(MEMBER_ROUTE, "PATCH")
     harness.bot.flush_metrics()
     counted = harness.sample("comet_commands_total", command="timeout", kind=kind, outcome="bad_argument")
     assert counted == answered
@@ -102,22 +103,22 @@ def assert_nothing_happened(harness: Harness, target: int, kind: str, answered: 
     ],
 )
 async def test_huge_durations_are_answered_too_long(
-    community_factory,  # type: ignore[no-untyped-def]
+    comet_factory: CometFactory,
     locale: str,
     duration: str,
     expected: str,
 ) -> None:
-    harness: Harness = await community_factory(locale=locale)
+    harness: Harness = await comet_factory(locale=locale)
     target = MEMBERS[0]
-    reply = await harness.say(MOD, f"!timeout <@{target}> {duration} reason")
+    reply = await harness.ask(f"!timeout <@{target}> {duration} reason", author=MOD)
     assert reply.content == expected
     assert_nothing_happened(harness, target, "prefix", 1)
 
 
 @pytest.mark.asyncio
-async def test_a_huge_duration_as_a_slash_command_is_answered_too_long(community_factory) -> None:  # type: ignore[no-untyped-def]
-    harness: Harness = await community_factory(locale="en")
+async def test_a_huge_duration_as_a_slash_command_is_answered_too_long(comet_factory: CometFactory) -> None:
+    harness: Harness = await comet_factory(locale="en")
     target = MEMBERS[1]
-    reply = await harness.slash(MOD, "timeout", {"member": str(target), "duration": HUGE})
+    reply = await harness.slash("timeout", {"member": str(target), "duration": HUGE}, author=MOD)
     assert reply.content == "❌ A timeout can last at most 28 days (asked: at least 10000d)."
     assert_nothing_happened(harness, target, "slash", 1)

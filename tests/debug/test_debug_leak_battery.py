@@ -17,7 +17,7 @@ import logging
 import logging.handlers
 import re
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import discord
 import pytest
 from debug_support import TOKEN
 from discord.http import Route
+from harness import CometFactory
 from leak_support import (
     FORM_EXPRESSIONS,
     HALF,
@@ -41,6 +42,7 @@ from leak_support import (
     read_logs,
     require_requests,
 )
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 from instrumentation.logging import remove_debug_logging, setup_debug_logging
@@ -83,7 +85,7 @@ def every_road(index: int) -> str:
 async def run_debug(h: Any, code: str, marker: str, within: float = 20.0) -> list[Any]:
     """Send ``!debug code``; every bot message after it once one contains ``marker``."""
     message = await h.say(f"!debug {code}")
-    await h.emu.wait_for(lambda: any(marker in m.text for m in h.replies_after(message)), timeout=within)
+    await wait_until(lambda: any(marker in m.text for m in h.replies_after(message)), timeout=within)
     return list(h.replies_after(message))
 
 
@@ -92,10 +94,10 @@ async def run_debug(h: Any, code: str, marker: str, within: float = 20.0) -> lis
 
 @pytest.mark.asyncio
 async def test_every_form_by_every_road_including_sync_webhooks_and_third_party_logs(
-    comet: Callable[..., Awaitable[Any]], product_logging: Path
+    comet_factory: CometFactory, product_logging: Path
 ) -> None:
     require_requests()
-    h = await comet(debug_mode=True)
+    h = await comet_factory(debug_mode=True)
     setup_debug_logging(
         product_logging,
         console_level="CRITICAL",
@@ -104,7 +106,7 @@ async def test_every_form_by_every_road_including_sync_webhooks_and_third_party_
         metrics=h.metrics,
     )
     logging.getLogger("urllib3").setLevel(logging.DEBUG)  # it logs each request line, token and all
-    hook_id, hook_token, hook_url = h.emu.create_webhook(DEMO.general_channel_id, name="leaks")
+    hook_id, hook_token, hook_url = h.emulator.create_webhook(DEMO.general_channel_id, name="leaks")
     h.bot.leak_hook = (hook_id, hook_token)  # not in the code: the gateway log shows the code typed
 
     for index in range(len(FORM_EXPRESSIONS)):
@@ -125,12 +127,12 @@ async def test_every_form_by_every_road_including_sync_webhooks_and_third_party_
         expect(intact(reply, tag), f"the reply to form #{index} arrived damaged", reply)
 
     # Every REST body, audit reason and query the emulator received (bot.http, async and sync webhooks).
-    assert len(h.emu.requests) > 7 * len(FORM_EXPRESSIONS)
-    for request in h.emu.requests:
+    assert len(h.emulator.requests) > 7 * len(FORM_EXPRESSIONS)
+    for request in h.emulator.requests:
         where = f"{request.method} {request.route}"
         assert_clean(request.body.decode("utf-8", "replace"), where)
         assert_clean(f"{request.reason or ''} {request.query}", where)
-    sync_posts = [r for r in h.emu.requests if r.path.startswith(f"/webhooks/{hook_id}/")]
+    sync_posts = [r for r in h.emulator.requests if r.path.startswith(f"/webhooks/{hook_id}/")]
     assert len(sync_posts) == 2 * len(FORM_EXPRESSIONS)
 
     # aiohttp.client may log a URL; urllib3 (under requests) logged every webhook URL at DEBUG.
@@ -162,9 +164,9 @@ async def chunks_async(data: bytes) -> AsyncIterator[bytes]:
 
 @pytest.mark.asyncio
 async def test_raw_bodies_bytearray_memoryview_streams_chunks_and_forms_are_scrubbed(
-    comet: Callable[..., Awaitable[Any]],
+    comet_factory: CometFactory,
 ) -> None:
-    h = await comet(debug_mode=True)
+    h = await comet_factory(debug_mode=True)
     http = h.bot.http
     channel = DEMO.general_channel_id
     route = Route("POST", "/channels/{channel_id}/messages", channel_id=channel)
@@ -202,15 +204,15 @@ async def test_raw_bodies_bytearray_memoryview_streams_chunks_and_forms_are_scru
     for data in ({"content": f"<<d:{TOKEN}:d>>"}, [("content", f"<<p:{TOKEN}:p>>")]):
         with pytest.raises(discord.HTTPException):
             await http.request(route, data=data)
-    sent = len(h.emu.requests)
+    sent = len(h.emulator.requests)
     with pytest.raises(TypeError, match="cannot scrub"):
         await http.request(route, data=object())  # an unreadable shape is refused, not sent
-    assert len(h.emu.requests) == sent
+    assert len(h.emulator.requests) == sent
 
-    stored = {m.content for m in h.emu.bot_messages(channel)}
+    stored = {m.content for m in h.emulator.bot_messages(channel)}
     for tag in [*bodies, "formdata", "form"]:
         expect(f"<<{tag}:[REDACTED]:{tag}>>" in stored, f"the {tag} body arrived damaged or not at all")
-    uploads = [m for m in h.emu.bot_messages(channel) if m.files]
+    uploads = [m for m in h.emulator.bot_messages(channel) if m.files]
     assert len(uploads) == 2
     files = [(name, data) for m in uploads for name, data in m.files]
     assert len(files) == 3
@@ -218,9 +220,9 @@ async def test_raw_bodies_bytearray_memoryview_streams_chunks_and_forms_are_scru
         text = data.decode("utf-8", "replace")
         expect(text == "file <<f:[REDACTED]:f>> end\n", "an uploaded file arrived damaged", text)
         assert_clean(name, "an uploaded file's name")
-    for request in h.emu.requests:
+    for request in h.emulator.requests:
         assert_clean(request.body.decode("utf-8", "replace"), f"{request.method} {request.route}")
-    encoded = [r.body for r in h.emu.requests if r.body.startswith(b"content=")]
+    encoded = [r.body for r in h.emulator.requests if r.body.startswith(b"content=")]
     expected = [b"content=%3C%3C" + tag + b"%3A%5BREDACTED%5D%3A" + tag + b"%3E%3E" for tag in (b"d", b"p")]
     expect(encoded == expected, "form-encoded fields arrived damaged", repr(encoded))
 
@@ -240,12 +242,13 @@ SPLIT_RUNS = {
 @pytest.mark.asyncio
 @pytest.mark.parametrize("case", list(SPLIT_RUNS))
 async def test_a_token_split_across_outputs_of_one_run_is_scrubbed_as_a_whole(
-    comet: Callable[..., Awaitable[Any]], case: str
+    comet_factory: CometFactory, case: str
 ) -> None:
-    h = await comet(debug_mode=True)
+    h = await comet_factory(debug_mode=True)
     code = "T = bot.http.token\nprint('start')\n" + SPLIT_RUNS[case]
     message = await h.say(f"!debug {code}")
-    await h.wait_invocations("debug", "error" if "raise" in case else "ok", 1)
+    await wait_until(lambda: h.invocations("debug", "error" if "raise" in case else "ok") >= 1)
+    assert h.invocations("debug", "error" if "raise" in case else "ok") == 1
 
     def unfenced() -> str:
         """The replies' text without the code fences (pages joined), and any file's contents."""
@@ -258,7 +261,7 @@ async def test_a_token_split_across_outputs_of_one_run_is_scrubbed_as_a_whole(
         whole = unfenced()
         return "[REDACTED]" in whole and ("page" not in case or whole.count("x") == 1890)
 
-    await h.emu.wait_for(complete, timeout=10)
+    await wait_until(complete, timeout=10)
     replies = h.replies_after(message)
     pages = [message_text(m) for m in replies]
     for page in pages:

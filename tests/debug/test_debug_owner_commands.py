@@ -8,6 +8,8 @@ import logging
 import tracemalloc
 
 import pytest
+from harness import CometFactory
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 
@@ -32,8 +34,8 @@ def body(message) -> str:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("locale", ["ja", "en"])
-async def test_debug_results_errors_output_and_scope(comet, locale: str) -> None:
-    h = await comet(locale=locale)
+async def test_debug_results_errors_output_and_scope(comet_factory: CometFactory, locale: str) -> None:
+    h = await comet_factory(locale=locale)
     w = WORDS[locale]
 
     assert body(await h.ask("!debug 1 + 1")) == f"{w['result']}: 2"
@@ -50,24 +52,28 @@ async def test_debug_results_errors_output_and_scope(comet, locale: str) -> None
     assert body(await h.ask("!debug raise SystemExit")) == f"{w['error']}: SystemExit (line 1)"
     assert not h.bot.is_closed()  # SystemExit in the owner's code does not stop the bot
 
-    await h.wait_invocations("debug", "ok", 4)
-    await h.wait_invocations("debug", "error", 3)
+    await wait_until(lambda: h.invocations("debug", "ok") >= 4)
+    assert h.invocations("debug", "ok") == 4
+    await wait_until(lambda: h.invocations("debug", "error") >= 3)
+    assert h.invocations("debug", "error") == 3
 
 
 @pytest.mark.asyncio
-async def test_debug_output_never_mentions_anyone(comet) -> None:
-    h = await comet()
+async def test_debug_output_never_mentions_anyone(comet_factory: CometFactory) -> None:
+    h = await comet_factory()
     await h.ask(f"!debug '@everyone <@{DEMO.member_ids[0]}> <@&{DEMO.moderator_role_id}>'")
-    sent = h.emu.requests_to("/channels/{channel_id}/messages", "POST")[-1]
+    sent = h.emulator.requests_to("/channels/{channel_id}/messages", "POST")[-1]
     assert sent.json["allowed_mentions"]["parse"] == []
     assert "@everyone" in sent.json["content"]
 
 
 @pytest.mark.asyncio
-async def test_long_output_is_paginated_and_very_long_output_sent_as_a_file(comet) -> None:
-    h = await comet()
+async def test_long_output_is_paginated_and_very_long_output_sent_as_a_file(
+    comet_factory: CometFactory,
+) -> None:
+    h = await comet_factory()
     message = await h.say("!debug print('x' * 4000)")
-    await h.emu.wait_for(lambda: len(h.replies_after(message)) >= 3)
+    await wait_until(lambda: len(h.replies_after(message)) >= 3)
     pages = h.replies_after(message)
     assert len(pages) == 3
     assert all(len(p.content) <= 1900 for p in pages)
@@ -83,8 +89,8 @@ async def test_long_output_is_paginated_and_very_long_output_sent_as_a_file(come
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("locale", ["ja", "en"])
-async def test_memory_report_tracing_and_collect(comet, locale: str) -> None:
-    h = await comet(locale=locale)
+async def test_memory_report_tracing_and_collect(comet_factory: CometFactory, locale: str) -> None:
+    h = await comet_factory(locale=locale)
     tracker = h.bot.telemetry.memory
     h.bot.tracked_probe = type("Probe", (), {})()
     tracker.track(h.bot.tracked_probe)
@@ -112,13 +118,14 @@ async def test_memory_report_tracing_and_collect(comet, locale: str) -> None:
     collected = body(await h.ask("!memory collect"))
     assert collected.splitlines()[0].startswith(h.bot.i18n.template("debug.memory.collected").split("{")[0])
     assert collected.splitlines()[1] == h.bot.i18n.t("debug.memory.title")
-    await h.wait_invocations("memory", "ok", 5)
+    await wait_until(lambda: h.invocations("memory", "ok") >= 5)
+    assert h.invocations("memory", "ok") == 5
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("locale", ["ja", "en"])
-async def test_tasks_listing_and_cancel(comet, locale: str) -> None:
-    h = await comet(locale=locale)
+async def test_tasks_listing_and_cancel(comet_factory: CometFactory, locale: str) -> None:
+    h = await comet_factory(locale=locale)
     victim = asyncio.get_running_loop().create_task(asyncio.sleep(3600), name="victim-task")
     try:
         listing = body(await h.ask("!tasks"))
@@ -138,13 +145,14 @@ async def test_tasks_listing_and_cancel(comet, locale: str) -> None:
         )
     finally:
         victim.cancel()
-    await h.wait_invocations("tasks", "ok", 4)
+    await wait_until(lambda: h.invocations("tasks", "ok") >= 4)
+    assert h.invocations("tasks", "ok") == 4
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("locale", ["ja", "en"])
-async def test_loglevel(comet, locale: str) -> None:
-    h = await comet(locale=locale)
+async def test_loglevel(comet_factory: CometFactory, locale: str) -> None:
+    h = await comet_factory(locale=locale)
     logger = logging.getLogger("comet.debugtest")
     logger.setLevel(logging.INFO)
     try:
@@ -162,17 +170,18 @@ async def test_loglevel(comet, locale: str) -> None:
         assert logger.level == logging.WARNING
     finally:
         logger.setLevel(logging.NOTSET)
-    await h.wait_invocations("loglevel", "ok", 3)
+    await wait_until(lambda: h.invocations("loglevel", "ok") >= 3)
+    assert h.invocations("loglevel", "ok") == 3
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("locale", ["ja", "en"])
-async def test_timeit_reports_time_and_exceptions(comet, locale: str) -> None:
-    h = await comet(locale=locale)
+async def test_timeit_reports_time_and_exceptions(comet_factory: CometFactory, locale: str) -> None:
+    h = await comet_factory(locale=locale)
     w = WORDS[locale]
 
     message = await h.say("!timeit debug 6 * 7")
-    await h.emu.wait_for(lambda: len(h.replies_after(message)) >= 2)
+    await wait_until(lambda: len(h.replies_after(message)) >= 2)
     inner, report = h.replies_after(message)[:2]
     assert body(inner) == f"{w['result']}: 42"  # the command really ran, in this channel
     assert (
@@ -182,21 +191,23 @@ async def test_timeit_reports_time_and_exceptions(comet, locale: str) -> None:
     )
 
     message = await h.say("!timeit tasks cancel not-a-number")
-    await h.emu.wait_for(lambda: any(w["timeit_error"] in m.content for m in h.replies_after(message)))
+    await wait_until(lambda: any(w["timeit_error"] in m.content for m in h.replies_after(message)))
     failed = next(m for m in h.replies_after(message) if w["timeit_error"] in m.content)
     assert "`tasks cancel`" in failed.content and "BadArgument" in failed.content
 
     message = await h.say("!timeit no-such-command")
-    await h.emu.wait_for(lambda: any(w["timeit_error"] in m.content for m in h.replies_after(message)))
+    await wait_until(lambda: any(w["timeit_error"] in m.content for m in h.replies_after(message)))
     missing = next(m for m in h.replies_after(message) if w["timeit_error"] in m.content)
     assert "CommandNotFound" in missing.content
-    await h.wait_invocations("timeit", "ok", 3)
-    await h.wait_invocations("debug", "ok", 1)
+    await wait_until(lambda: h.invocations("timeit", "ok") >= 3)
+    assert h.invocations("timeit", "ok") == 3
+    await wait_until(lambda: h.invocations("debug", "ok") >= 1)
+    assert h.invocations("debug", "ok") == 1
 
 
 @pytest.mark.asyncio
-async def test_audit_lines_never_carry_the_output(comet, caplog) -> None:
-    h = await comet()
+async def test_audit_lines_never_carry_the_output(comet_factory: CometFactory, caplog) -> None:
+    h = await comet_factory()
     caplog.set_level(logging.DEBUG)
     await h.ask("!debug print('very-private-output'); 'another-private-value'")
     audit = [r.getMessage() for r in caplog.records if r.name == "comet.audit"]

@@ -96,12 +96,15 @@ def make_bot(debug_mode: bool = False) -> commands.Bot:
     bot.ext_versions = []  # type: ignore[attr-defined]
     bot.ext_loaded = asyncio.Event()  # type: ignore[attr-defined]
     bot.debug_mode = debug_mode  # type: ignore[attr-defined]
-    bot.telemetry = SimpleNamespace(metrics=Metrics.for_registry(CollectorRegistry()))  # type: ignore[attr-defined]
+    registry = CollectorRegistry()
+    bot.telemetry = SimpleNamespace(registry=registry, metrics=Metrics.for_registry(registry))  # type: ignore[attr-defined]
     return bot
 
 
-def reloads(bot: commands.Bot, operation: str, outcome: str) -> float:
-    return bot.telemetry.metrics.extension_reloads.labels(operation, outcome)._value.get()  # type: ignore[attr-defined]
+def reloads(bot: commands.Bot, operation: str, outcome: str) -> float | None:
+    """``comet_extension_reloads_total`` as a scrape reads it (None: the series does not exist)."""
+    labels = {"operation": operation, "outcome": outcome}
+    return bot.telemetry.registry.get_sample_value("comet_extension_reloads_total", labels)  # type: ignore[attr-defined, no-any-return]
 
 
 def _modules(package: str) -> list[str]:

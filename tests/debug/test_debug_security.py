@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from debug_support import TOKEN, leak_forms
+from harness import CometFactory
+from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 from instrumentation.logging import remove_debug_logging, setup_debug_logging
@@ -45,8 +47,8 @@ DISABLED = {"ja": "デバッグモードが無効です", "en": "Debug mode is d
 
 
 @pytest.mark.asyncio
-async def test_non_owners_are_refused_for_every_owner_command(comet, caplog) -> None:
-    h = await comet(debug_mode=True)
+async def test_non_owners_are_refused_for_every_owner_command(comet_factory: CometFactory, caplog) -> None:
+    h = await comet_factory(debug_mode=True)
     caplog.set_level(logging.INFO, logger="comet.audit")
     root_level = logging.getLogger().level
     tracing = tracemalloc.is_tracing()  # (PYTHONTRACEMALLOC, or another tool, may have started it)
@@ -83,8 +85,10 @@ async def test_non_owners_are_refused_for_every_owner_command(comet, caplog) -> 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("locale", ["ja", "en"])
-async def test_debug_mode_off_refuses_debug_even_for_the_owner(comet, caplog, locale: str) -> None:
-    h = await comet(debug_mode=False, locale=locale)
+async def test_debug_mode_off_refuses_debug_even_for_the_owner(
+    comet_factory: CometFactory, caplog, locale: str
+) -> None:
+    h = await comet_factory(debug_mode=False, locale=locale)
     caplog.set_level(logging.INFO, logger="comet.audit")
 
     reply = await h.ask("!debug bot.__dict__.setdefault('pwned', True)")
@@ -160,9 +164,9 @@ SLASH_LEAK = (
 
 @pytest.mark.asyncio
 async def test_token_leak_battery_leaves_no_form_of_the_token_in_rest_bodies_or_logs(
-    comet, tmp_path: Path
+    comet_factory: CometFactory, tmp_path: Path
 ) -> None:
-    h = await comet(debug_mode=True)
+    h = await comet_factory(debug_mode=True)
     log_path = tmp_path / "logs" / "debug.log"
     levels = {name: logging.getLogger(name).level for name in ("", "discord")}
     # discord.* at DEBUG on purpose: discord.http then logs every request body too.
@@ -175,7 +179,7 @@ async def test_token_leak_battery_leaves_no_form_of_the_token_in_rest_bodies_or_
     )
     try:
         forms = leak_forms(TOKEN)
-        hook_id, hook_token, _ = h.emu.create_webhook(DEMO.general_channel_id, name="leaks")
+        hook_id, hook_token, _ = h.emulator.create_webhook(DEMO.general_channel_id, name="leaks")
         # Each road, for each form: 6 messages per run (send, embed, file, edited, webhook, and the
         # command's own reply: printed output and result on one page).
         for expression in FORM_EXPRESSIONS:
@@ -189,19 +193,19 @@ async def test_token_leak_battery_leaves_no_form_of_the_token_in_rest_bodies_or_
         # Interaction response, follow-ups with files, and an edit of the original response.
         registered = await h.ask(f"!debug {SLASH_LEAK.format(forms=', '.join(FORM_EXPRESSIONS))}")
         assert "registered" in registered.content
-        interaction = await h.emu.send_slash(DEMO.general_channel_id, DEMO.owner_id, "leak")
+        interaction = await h.emulator.send_slash(DEMO.general_channel_id, DEMO.owner_id, "leak")
 
         def followups() -> list:
             prefix = f"/webhooks/{DEMO.application_id}/"
-            return [r for r in h.emu.requests if r.method == "POST" and r.path.startswith(prefix)]
+            return [r for r in h.emulator.requests if r.method == "POST" and r.path.startswith(prefix)]
 
         def original_edited() -> bool:
-            return any(r.method == "PATCH" and r.path.endswith("/messages/@original") for r in h.emu.requests)
+            return any(
+                r.method == "PATCH" and r.path.endswith("/messages/@original") for r in h.emulator.requests
+            )
 
-        await h.emu.wait_for(
-            lambda: len(followups()) >= len(FORM_EXPRESSIONS) and original_edited(), timeout=10
-        )
-        answer = await h.emu.wait_for_reply(DEMO.general_channel_id, after=interaction)
+        await wait_until(lambda: len(followups()) >= len(FORM_EXPRESSIONS) and original_edited(), timeout=10)
+        answer = await h.emulator.wait_for_reply(DEMO.general_channel_id, after=interaction)
         assert "[REDACTED]" in answer.content
     finally:
         remove_debug_logging()
@@ -209,9 +213,9 @@ async def test_token_leak_battery_leaves_no_form_of_the_token_in_rest_bodies_or_
             logging.getLogger(name).setLevel(level)
 
     # Not one REST body (nor query or audit reason) carries any form of the token ...
-    assert len(h.emu.requests) > 100
+    assert len(h.emulator.requests) > 100
     redacted = 0
-    for request in h.emu.requests:
+    for request in h.emulator.requests:
         redacted += request.body.count(b"[REDACTED]")
         for form in forms:
             assert form.encode() not in request.body, (form, request.method, request.path)
@@ -227,8 +231,8 @@ async def test_token_leak_battery_leaves_no_form_of_the_token_in_rest_bodies_or_
 
 
 @pytest.mark.asyncio
-async def test_runaway_debug_is_stopped_by_the_timeout(comet) -> None:
-    h = await comet(debug_mode=True, debug_timeout=0.5)
+async def test_runaway_debug_is_stopped_by_the_timeout(comet_factory: CometFactory) -> None:
+    h = await comet_factory(debug_mode=True, debug_timeout=0.5)
 
     # Two lines are printed before the first await, so they are captured before the timeout can
     # fire, however slowly the machine runs the loop afterwards.
@@ -252,15 +256,15 @@ async def test_runaway_debug_is_stopped_by_the_timeout(comet) -> None:
     assert (await h.ask("!debug 40 + 2")).content == "```\n結果: 42\n```"  # the bot still answers
     h.bot.keep_going = False
     stubborn_task = [t for t in asyncio.all_tasks() if t.get_name().startswith("comet-debug-")]
-    await h.emu.wait_for(lambda: all(t.done() for t in stubborn_task), timeout=5)
+    await wait_until(lambda: all(t.done() for t in stubborn_task), timeout=5)
 
 
 @pytest.mark.asyncio
-async def test_owner_command_series_exist_before_any_attempt(comet) -> None:  # type: ignore[no-untyped-def]
+async def test_owner_command_series_exist_before_any_attempt(comet_factory: CometFactory) -> None:  # type: ignore[no-untyped-def]
     # A dashboard shows 0 denied attempts rather than "no data"; the names come from the loaded cogs.
     from prometheus_client import generate_latest
 
-    h = await comet()
+    h = await comet_factory()
     text = generate_latest(h.bot.telemetry.metrics.registry).decode()
     for command in ("debug", "memory", "tasks", "loglevel", "timeit", "reload", "load", "unload"):
         for outcome in ("ok", "error", "timeout", "denied", "disabled"):
