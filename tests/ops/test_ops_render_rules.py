@@ -17,7 +17,10 @@ import yaml
 from ops_support import REPO, RULE_FILES, RULE_TESTS
 from support import require_binary
 
-from comet.ops.render import RenderError, RenderOptions, main, parse_duration_ms, render
+from comet.ops.render import main
+from comet.ops.render_options import RenderOptions
+from comet.ops.rendering import render
+from comet.ops.rule_transforms import RenderError, parse_duration_ms
 from comet.ops.runbooks import first_step, panel_id, runbook_url, sections
 from comet.ops.runbooks import main as runbooks_main
 
@@ -319,6 +322,7 @@ def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
     assert alerts == {
         "CometSlowResponses", "CometDown", "CometNotReady", "CometHighErrorRatio", "CometGatewayLatencyHigh",
         "CometFrequentReconnects", "CometEventLoopBlocked", "CometMemoryGrowth", "CometDebugDenied",
+        "CometDiscordRateLimited", "CometGatewaySendBudgetExhausted",
         # the pipeline watching itself (meta.yml)
         "Watchdog", "CometTargetMissing", "PrometheusRuleFailures", "PrometheusNotConnectedToAlertmanagers",
         "PrometheusErrorSendingAlerts", "AlertmanagerFailedToSendAlerts", "PrometheusConfigReloadFailed",
