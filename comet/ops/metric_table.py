@@ -19,6 +19,10 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from comet.ops.demo_process import DemoProcess
+from comet.ops.local_http import free_port, http_get
+from comet.ops.processes import StackError, wait_until
+
 START_MARKER = "<!-- metric-table:start -->"
 END_MARKER = "<!-- metric-table:end -->"
 BOT_PREFIXES = ("comet_", "process_", "python_")
@@ -93,8 +97,6 @@ def replace_between_markers(document: str, table: str) -> str:
 
 
 def _demo_exposition() -> str:
-    from comet.ops.stack import DemoProcess, StackError, free_port, http_get, wait_until
-
     # Failing commands in the mix, so that the labelled series that only exist once something
     # happened (command errors, monitored storage calls) are there to read their labels from.
     workdir = Path(".stack") / "metric-table"

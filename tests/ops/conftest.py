@@ -17,7 +17,9 @@ import pytest
 from ops_support import LIVE_DEMO_ENV, REPO, LiveStack, WebhookReceiver, read_lines, stop_stack
 from support import require_binary
 
-from comet.ops.stack import demo_environment, free_port, local_url, wait_until
+from comet.ops.demo_process import demo_environment
+from comet.ops.local_http import free_port, local_url
+from comet.ops.processes import wait_until
 
 
 @pytest.fixture(scope="session")

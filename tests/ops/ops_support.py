@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from comet.ops.stack import answers_200, http_get, local_url
+from comet.ops.local_http import answers_200, http_get, local_url
 
 REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "alerting" / "rules").glob("*.yml"))

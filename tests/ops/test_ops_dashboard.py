@@ -31,31 +31,22 @@ from ops_support import DASHBOARD, REPO, RULE_FILES
 from support import require_binary
 
 from comet.core.demo_guild import FAN_SERVER_SEED
-from comet.ops.dashboard_png import (
+from comet.ops.dashboard_draw import draw
+from comet.ops.dashboard_queries import (
     ALL_VALUES,
-    NAMED_COLOURS,
     PanelData,
     Series,
     data_panels,
-    draw,
     expand_query,
-    format_value,
     is_instant,
     legend_text,
     load_dashboard,
     query_instant,
-    threshold_colour,
 )
-from comet.ops.stack import (
-    ManagedProcess,
-    answers_200,
-    demo_environment,
-    free_port,
-    http_get,
-    http_post_json,
-    local_url,
-    wait_until,
-)
+from comet.ops.dashboard_style import NAMED_COLOURS, format_value, threshold_colour
+from comet.ops.demo_process import demo_environment
+from comet.ops.local_http import answers_200, free_port, http_get, http_post_json, local_url
+from comet.ops.processes import ManagedProcess, wait_until
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 TEMPLATED_DATASOURCES = {"$datasource", "${datasource}"}

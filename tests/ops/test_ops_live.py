@@ -17,10 +17,12 @@ import yaml
 from ops_support import DASHBOARD, REPO, RULE_FILES, LiveStack
 
 from comet.core.demo_guild import DEMO
-from comet.ops.dashboard_png import PanelData, collect, data_panels, draw, load_dashboard
+from comet.ops.dashboard_draw import draw
+from comet.ops.dashboard_queries import PanelData, collect, data_panels, load_dashboard
+from comet.ops.local_http import http_get
 from comet.ops.metric_table import fetch_exposition, metric_rows
+from comet.ops.processes import StackError, wait_until
 from comet.ops.runbooks import first_step, runbook_url, sections
-from comet.ops.stack import StackError, http_get, wait_until
 
 pytestmark = [pytest.mark.ops, pytest.mark.slow]
 

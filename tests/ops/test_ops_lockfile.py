@@ -77,12 +77,26 @@ def by_name(lock: Path) -> dict[NormalizedName, list[Pin]]:
 
 
 def declared(*, dev: bool) -> list[Requirement]:
-    """pyproject.toml's dependencies: the runtime ones and the build backend, and with dev every extra."""
+    """pyproject.toml's dependencies: the runtime ones and the build backend, and with dev every extra.
+
+    An extra naming the project itself (dev's ``comet-bot[ops]``) is left out: the lock pins what
+    that extra lists, which is checked here as an extra of its own.
+    """
     project = PYPROJECT["project"]
     texts = [*project["dependencies"], *PYPROJECT["build-system"]["requires"]]
     if dev:
         texts += [t for extra in project["optional-dependencies"].values() for t in extra]
-    return [Requirement(t) for t in texts]
+    requirements = [Requirement(t) for t in texts]
+    return [r for r in requirements if canonicalize_name(r.name) != canonicalize_name(project["name"])]
+
+
+def test_the_dev_extra_includes_the_ops_extra() -> None:
+    """``make test``'s venv runs the ops tooling, so dev pulls in ops (by naming it, not a copy)."""
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    name = PYPROJECT["project"]["name"]
+    self_references = [Requirement(t) for t in extras["dev"] if Requirement(t).name == name]
+    assert [sorted(r.extras) for r in self_references] == [["ops"]], extras["dev"]
+    assert {canonicalize_name(Requirement(t).name) for t in extras["ops"]} == {"pyyaml", "matplotlib"}
 
 
 @pytest.mark.parametrize("lock", [RUNTIME_LOCK, DEV_LOCK], ids=lambda p: p.name)

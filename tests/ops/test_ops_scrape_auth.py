@@ -18,8 +18,10 @@ import yaml
 from ops_support import REPO
 from support import require_binary
 
-from comet.ops.render import RenderOptions, render
-from comet.ops.stack import free_port, local_url, wait_until
+from comet.ops.local_http import free_port, local_url
+from comet.ops.processes import wait_until
+from comet.ops.render_options import RenderOptions
+from comet.ops.rendering import render
 
 USER, PASSWORD = "prometheus", "scrape-s3cret-Pa55"
 
