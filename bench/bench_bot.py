@@ -8,7 +8,11 @@ channels, the next one sent when the reply arrives), so this process runs only t
 1. Throughput: at least 15 alternating rounds with the instrumentation ON (command and gateway hooks,
    loop-lag monitor) and OFF (all uninstalled from the same bot). Prints the median round trips/s of
    each, the ratio ON/OFF (target >= 0.97) and the added cost per round trip in microseconds.
-2. Scrapes under load: instrumentation ON, alternating rounds with and without a Prometheus-like
+2. The REST metrics and the flight recorder: alternating rounds with both on, with both off (the
+   rest of the instrumentation on), and with both off again as the noise control (the same bot in
+   the same state twice). Prints each ratio to "both off" and whether the cost of REST metrics and
+   recorder stays within the spread of the noise control.
+3. Scrapes under load: instrumentation ON, alternating rounds with and without a Prometheus-like
    scraper (another process, GET /metrics with Accept: OpenMetrics and gzip) while a probe in the bot's
    loop records the worst event-loop lag of each round. Prints the scrape time and how much the
    scrapes add to the worst lag (target <= 5 ms).
@@ -45,6 +49,7 @@ ROUNDS = 16  # per side (ON and OFF), alternating
 ROUND_SECONDS = 1.0
 WARMUP_ROUNDS = 2
 SCRAPE_ROUNDS = 8  # per side (with and without scrapes)
+RECORDER_ROUNDS = 10  # per side (REST metrics and recorder on, off, off again)
 SCRAPE_INTERVAL = 0.25  # seconds between scrapes in a scrape round (Prometheus would use 15 s)
 PROBE_INTERVAL = 0.002
 MESSAGE_LIMIT = 100
@@ -110,6 +115,17 @@ async def instrumentation(runtime: Runtime, on: bool) -> None:
         bot.command_instrumentation.uninstall()
         bot.gateway_instrumentation.uninstall()
         await runtime.telemetry.loop_monitor.stop()
+
+
+def rest_and_recorder(runtime: Runtime, on: bool, saved: dict[str, Any]) -> None:
+    """The REST-call wrapper and the flight recorder on or off (the aiohttp trace stays installed:
+    it is fixed with the HTTP session; without a call to join it returns at once)."""
+    bot = runtime.bot
+    if "wrapped" not in saved:
+        saved["wrapped"], saved["recorder"] = bot.http.request, bot.command_instrumentation.recorder
+    wrapped = saved["wrapped"]
+    bot.http.request = wrapped if on else wrapped.__wrapped__  # type: ignore[method-assign]
+    bot.command_instrumentation.recorder = saved["recorder"] if on else None
 
 
 async def load_round(http: aiohttp.ClientSession, control: str, load: dict[str, Any]) -> dict[str, Any]:
@@ -203,7 +219,17 @@ async def measure(
         "comet_commands_total", {"command": "ping", "kind": "prefix", "outcome": "success"}
     )
 
-    # 2. Scrapes under load: the worst loop lag with vs without a scraper in another process.
+    # 2. REST metrics and recorder: both on / both off / both off again (noise control), in turn.
+    saved: dict[str, Any] = {}
+    recorder_rates: dict[str, list[float]] = {"on": [], "off": [], "control": []}
+    for i in range(3 * RECORDER_ROUNDS):
+        side = ("on", "off", "control")[i % 3]
+        rest_and_recorder(runtime, side == "on", saved)
+        gc.collect()
+        recorder_rates[side].append((await load_round(http, control, load))["per_second"])
+    rest_and_recorder(runtime, True, saved)
+
+    # 3. Scrapes under load: the worst loop lag with vs without a scraper in another process.
     probe = LagProbe()
     url = f"{runtime.server.url}/metrics"
     worst: dict[bool, list[float]] = {True: [], False: []}
@@ -226,6 +252,7 @@ async def measure(
         "rates": rates,
         "latencies": latencies,
         "counted": counted,
+        "recorder_rates": recorder_rates,
         "worst": worst,
         "scrape_times": scrape_times,
         "scrape_bytes": scrape_bytes,
@@ -277,6 +304,18 @@ def report(r: dict[str, Any]) -> None:
     )
     print(
         f"  added cost per round trip: {cost_us:.1f} us; ping commands counted while ON: {r['counted']:.0f}"
+    )
+
+    rec = r["recorder_rates"]
+    base = statistics.median(rec["off"])
+    full_ratio, control_ratio = statistics.median(rec["on"]) / base, statistics.median(rec["control"]) / base
+    control_pairs = [a / b for a, b in zip(rec["control"], rec["off"], strict=True)]
+    noise = max(abs(1 - x) for x in control_pairs)
+    verdict = "within" if abs(1 - full_ratio) <= noise else "OUTSIDE"
+    print(
+        f"\nREST metrics and flight recorder, {RECORDER_ROUNDS} rounds each of on / off / off again:\n"
+        f"  on / off (medians) {full_ratio:.3f}; noise control off-again / off {control_ratio:.3f}, "
+        f"its adjacent pairs spread +-{noise:.3f}: the cost is {verdict} the noise"
     )
 
     times = sorted(r["scrape_times"])
