@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from comet.features.paging import fence, paginate
 from comet.features.repl import (
     BoundedStringIO,
     Failure,
@@ -17,7 +18,6 @@ from comet.features.repl import (
     format_exception,
     strip_code_fence,
 )
-from comet.features.paging import fence, paginate
 
 
 async def run(source: str, **scope: Any) -> Any:
