@@ -139,18 +139,28 @@ class Children:
         cwd: Path | None = None,
     ) -> Child:
         """``python -m <args>`` with ``env``, output in ``out``, run in ``cwd`` (default: out's folder)."""
-        argv = ["-m", *args]
+        return await self.spawn(sys.executable, "-m", *args, env=env, out=out, cwd=cwd)
+
+    async def spawn(
+        self,
+        program: str,
+        *args: str,
+        env: Mapping[str, str],
+        out: Path,
+        cwd: Path | None = None,
+    ) -> Child:
+        """Any program (a script, a Prometheus or Alertmanager binary) with ``args``, the same way."""
         with out.open("wb") as handle:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                *argv,
+                program,
+                *args,
                 env=dict(env),
                 cwd=str(cwd or out.parent),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=handle,
                 stderr=asyncio.subprocess.STDOUT,
             )
-        child = Child(argv, proc, out)
+        child = Child([program, *args] if program != sys.executable else list(args), proc, out)
         self.started.append(child)
         return child
 

@@ -8,6 +8,7 @@ import discord
 import pytest
 import pytest_asyncio
 from discord.ext import commands
+from processes import children  # noqa: F401 (the fixture)
 
 from discord_emulator import Emulator
 from discord_emulator.testing.client import fast_ready, start_client, stop_client

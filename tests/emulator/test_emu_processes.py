@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import discord
 import pytest
 import pytest_asyncio
 from discord.ext import commands
+from processes import Children, child_env
 
 from comet.core.demo_guild import DEMO, FAN_SERVER_SEED
 from discord_emulator import Emulator
@@ -27,22 +27,10 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), 5)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
 @pytest.mark.asyncio
-async def test_sharded_bot_split_over_two_processes(emulator: Emulator) -> None:
+async def test_sharded_bot_split_over_two_processes(
+    emulator: Emulator, children: Children, tmp_path: Path
+) -> None:
     emulator.shard_count = 2
     demo_shard = (DEMO.guild_id >> 22) % 2  # 1
     local_shard = 1 - demo_shard
@@ -50,14 +38,16 @@ async def test_sharded_bot_split_over_two_processes(emulator: Emulator) -> None:
     other_channel = emulator.world.guilds[other_guild].channel_ids[0]
     other_member = next(u for u in emulator.world.guilds[other_guild].members if u != DEMO.bot_user_id)
 
-    proc = await asyncio.create_subprocess_exec(
+    proc = await children.spawn(
         sys.executable,
         str(HERE / "emu_shard_bot.py"),
         emulator.api_base,
         emulator.gateway_url,
         "2",
         str(demo_shard),
-        env=_env(),
+        env=child_env(),
+        out=tmp_path / "shard.out",
+        cwd=ROOT,
     )
     bot = fast_ready(
         commands.AutoShardedBot(
@@ -81,21 +71,18 @@ async def test_sharded_bot_split_over_two_processes(emulator: Emulator) -> None:
         assert local.content == f"pid {os.getpid()} shard {local_shard}"
     finally:
         await stop_client(bot, task)
-        await _stop(proc)
+        await proc.stop()
 
 
 @pytest_asyncio.fixture
-async def standalone() -> AsyncIterator[dict[str, Any]]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "discord_emulator", "--seed", FAN_SERVER_SEED, "--port", "0", "--shards", "2",
-        stdout=asyncio.subprocess.PIPE, env=_env(), cwd=str(ROOT),
+async def standalone(children: Children, tmp_path: Path) -> dict[str, Any]:
+    """``python -m discord_emulator`` in its own process; the addresses it prints once listening."""
+    child = await children.start(
+        "discord_emulator", "--seed", FAN_SERVER_SEED, "--port", "0", "--shards", "2",
+        env=child_env(), out=tmp_path / "emulator.out", cwd=ROOT,
     )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 20)
-        yield json.loads(line)
-    finally:
-        await _stop(proc)
+    info: dict[str, Any] = json.loads(await child.wait_for_line(r'(\{"url": .*\})'))
+    return info
 
 
 @pytest.mark.asyncio

@@ -4,12 +4,9 @@ logs in to on Discord's root gateway path as well as on ``/gateway``."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +15,7 @@ import discord
 import pytest
 import pytest_asyncio
 from discord.ext import commands
+from processes import Children, child_env
 
 from discord_emulator.endpoints import point_discord_at, restoring_endpoints
 from discord_emulator.seeds import EXAMPLE
@@ -43,20 +41,13 @@ def test_the_package_imports_nothing_of_the_bot() -> None:
 
 
 @pytest_asyncio.fixture
-async def standalone() -> AsyncIterator[dict[str, Any]]:
+async def standalone(children: Children, tmp_path: Path) -> dict[str, Any]:
     """``python -m discord_emulator`` with its defaults (the example guild), on a free port."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "discord_emulator", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ}, cwd=str(ROOT),
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        yield json.loads(line)
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            await proc.wait()
+    child = await children.start(
+        "discord_emulator", "--port", "0", env=child_env(), out=tmp_path / "emu.out", cwd=ROOT
+    )
+    info: dict[str, Any] = json.loads(await child.wait_for_line(r'(\{"url": .*\})'))
+    return info
 
 
 @pytest.mark.asyncio

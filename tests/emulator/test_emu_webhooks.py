@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import aiohttp
 import discord
 import pytest
 from discord.ext import commands
+from processes import Children, child_env
 from support import require_binary
 
 from comet.core.demo_guild import DEMO
@@ -69,7 +69,7 @@ def _free_port() -> int:
 
 @pytest.mark.asyncio
 async def test_alertmanager_discord_notifier_posts_to_the_emulator(
-    emulator: Emulator, tmp_path: Path
+    emulator: Emulator, tmp_path: Path, children: Children
 ) -> None:
     binary = require_binary("prometheus-alertmanager")
     _, _, url = emulator.create_webhook(ALERTS, "alertmanager")
@@ -79,18 +79,13 @@ async def test_alertmanager_discord_notifier_posts_to_the_emulator(
         "route:\n  receiver: discord\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n"
         f"receivers:\n- name: discord\n  discord_configs:\n  - webhook_url: {url}\n"
     )
-    proc = await asyncio.create_subprocess_exec(
+    proc = await children.spawn(
         binary, f"--config.file={config}", f"--storage.path={tmp_path}",
         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-        stderr=asyncio.subprocess.PIPE,
+        env=child_env(), out=tmp_path / "alertmanager.out",
     )  # fmt: skip
     try:
-        assert proc.stderr is not None
-        while True:
-            line = await asyncio.wait_for(proc.stderr.readline(), 20)
-            assert line, "alertmanager exited before it listened"  # EOF: readline returns b"" forever
-            if b"Listening on" in line:
-                break
+        await proc.wait_for_line("Listening on", timeout=20)
         labels = {"alertname": "CometDown", "severity": "critical"}
         alert = [{"labels": labels, "annotations": {"summary": "down"}}]
         async with aiohttp.ClientSession() as http:
@@ -98,8 +93,7 @@ async def test_alertmanager_discord_notifier_posts_to_the_emulator(
                 assert response.status == 200
         await emulator.wait_for(lambda: bool(emulator.bot_messages(ALERTS)), timeout=20)
     finally:
-        proc.terminate()
-        await proc.wait()
+        await proc.stop()
     [message] = emulator.bot_messages(ALERTS)
     [embed] = message.embeds
     assert "CometDown" in embed["title"] and embed["color"] == 0x992D22  # Alertmanager's firing red
