@@ -5,6 +5,7 @@ cheap: the public names below are imported from their modules on first use (PEP 
 ``import instrumentation`` pulls in neither discord.py nor aiohttp.
 
     from instrumentation import Metrics, monitor_performance, MetricsServer
+    from instrumentation import instrument  # handle = await instrument(bot): all of it, any bot
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from instrumentation.collectors import GCCollector, ProcessCollector, register_runtime_collectors
     from instrumentation.decorators import CallRecorder, monitor_performance
+    from instrumentation.install import InstrumentationHandle, instrument
     from instrumentation.logging import LogRecordCounter, RedactingFilter, setup_debug_logging
     from instrumentation.loop import LoopLagMonitor
     from instrumentation.memory import AllocationGrowth, MemoryTracker
@@ -45,12 +47,15 @@ _EXPORTS = {
     "LogRecordCounter": "logging",
     "MetricsServer": "server",
     "PortInUseError": "server",
+    "instrument": "install",
+    "InstrumentationHandle": "install",
 }
 
 __all__ = [
     "AllocationGrowth",
     "CallRecorder",
     "GCCollector",
+    "InstrumentationHandle",
     "LogRecordCounter",
     "LoopLagMonitor",
     "MemoryTracker",
@@ -64,6 +69,7 @@ __all__ = [
     "default_registry",
     "error_label",
     "gateway_event_label",
+    "instrument",
     "monitor_performance",
     "register_runtime_collectors",
     "secret_variants",

@@ -1,0 +1,377 @@
+"""One call to instrument any discord.py bot: ``handle = await instrument(bot)``.
+
+What a bot that is not ``CometBot`` would otherwise wire by hand, with safe defaults:
+
+* the command instrumentation (prefix, hybrid and slash commands, each invocation counted once,
+  DMs included) with the flight recorder of slow and failed invocations;
+* the gateway instrumentation (events by type, shard state, latency, readiness, cache sizes);
+* the runtime collectors (``process_*``, ``python_gc_*``) and the event-loop lag monitor;
+* the Discord REST metrics: every ``HTTPClient.request`` call is timed; each HTTP *attempt*
+  (429s, retries, connection errors) is observed too when the call comes before the bot's HTTP
+  session exists (before ``start``/``login``): discord.py reads ``bot.http.http_trace`` when it
+  creates the session in ``HTTPClient.static_login``, so it is set there. From ``setup_hook`` the
+  session already exists; then only ``request`` is timed, and an INFO line says why;
+* the metrics server: ``/metrics``, ``/healthz``, ``/readyz`` (200 while the bot is ready, not
+  closed and its gateway connections are up) and ``/debug/invocations/<id>`` (only on a loopback
+  host or with basic auth; see :class:`~instrumentation.server.MetricsServer`).
+
+``await handle.close()`` undoes it all, in order (server, loop monitor, instrumentation, REST
+wrapping, collectors); it is idempotent and leaves no task, thread or listening socket of its own.
+The metric families stay on the registry with their values (like any prometheus_client metric).
+
+Call it once the bot's own tree error handler is set (``@bot.tree.error``): the instrumentation
+wraps whatever handler is there. Not for ``CometBot``, which instruments itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import discord
+from discord.ext import commands
+from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
+
+from instrumentation import collectors as runtime_collectors
+from instrumentation.bot_monitor import BotMonitor
+from instrumentation.commands import CommandInstrumentation
+from instrumentation.discord_api import install_request_metrics, trace_config
+from instrumentation.gateway import GatewayInstrumentation
+from instrumentation.loop import LoopLagMonitor
+from instrumentation.metrics import Metrics, default_registry
+from instrumentation.recorder import FlightRecorder
+from instrumentation.response_time import ResponseTimeMonitor
+from instrumentation.server import MetricsServer
+from instrumentation.taps import AnyBot
+
+__all__ = ["InstrumentationHandle", "handle_of", "instrument"]
+
+log = logging.getLogger(__name__)
+
+#: The rolling window of ``handle.response_times`` (the last N command durations).
+RESPONSE_WINDOW = 100
+#: How long ``close()`` waits for the server's render thread to end.
+THREAD_EXIT_TIMEOUT = 5.0
+
+#: The open handle of each instrumented bot (a bot is instrumented once at a time).
+_handles: weakref.WeakKeyDictionary[discord.Client, InstrumentationHandle] = weakref.WeakKeyDictionary()
+
+
+def handle_of(bot: discord.Client) -> InstrumentationHandle | None:
+    """The open handle of ``bot`` (from :func:`instrument` or the ``instrumentation.ext`` extension)."""
+    return _handles.get(bot)
+
+
+async def instrument(
+    bot: AnyBot,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 9108,
+    registry: CollectorRegistry | None = None,
+    basic_auth: tuple[str, str] | None = None,
+    slow_threshold: float = 1.0,
+    loop_block_threshold: float = 0.5,
+) -> InstrumentationHandle:
+    """Instrument ``bot`` and serve its metrics; returns the handle to :meth:`~InstrumentationHandle.close`.
+
+    Call from a coroutine on the bot's loop: before ``await bot.start(...)`` (all REST metrics),
+    or in ``setup_hook`` (REST attempts not traced). ``bot.run()`` users: ``setup_hook``, or
+    ``await bot.load_extension("instrumentation.ext")`` there.
+
+    ``host``
+        Where the server listens. ``127.0.0.1`` (default): only this machine can scrape, and
+        ``/debug/invocations/<id>`` is served. ``0.0.0.0`` for a container; then set ``basic_auth``
+        (or keep the port private), else invocation timelines are not served.
+    ``port``
+        The TCP port (default 9108). ``0`` picks a free one: read ``handle.port``. A port in use
+        raises :class:`~instrumentation.server.PortInUseError`, never a silent move.
+    ``registry``
+        Where the metrics live; default :func:`~instrumentation.metrics.default_registry`, where
+        ``@monitor_performance`` records too. Not prometheus_client's global ``REGISTRY``: it carries
+        its own process/GC collectors, which would clash (``ValueError``).
+    ``basic_auth``
+        ``(user, password)`` for ``/metrics``, ``/readyz`` and ``/debug/*`` (``/healthz`` stays
+        open for liveness probes). Default: none. TLS belongs to a reverse proxy.
+    ``slow_threshold``
+        Seconds from which a command counts as slow and its timeline is kept (default 1.0).
+    ``loop_block_threshold``
+        Seconds of event-loop blocking after which the blocking stack is logged (default 0.5).
+    """
+    if not isinstance(bot, (commands.Bot, commands.AutoShardedBot)):
+        raise TypeError(f"instrument() needs a discord.ext.commands.Bot, got {type(bot).__name__}")
+    if not slow_threshold > 0:
+        raise ValueError(f"slow_threshold must be > 0 seconds, got {slow_threshold!r}")
+    if not loop_block_threshold > 0:
+        raise ValueError(f"loop_block_threshold must be > 0 seconds, got {loop_block_threshold!r}")
+    if handle_of(bot) is not None:
+        raise RuntimeError("this bot is already instrumented; close its handle first")
+    asyncio.get_running_loop()  # RuntimeError outside a coroutine, before anything is installed
+    handle = InstrumentationHandle(
+        bot,
+        registry if registry is not None else default_registry(),
+        host=host,
+        port=port,
+        basic_auth=basic_auth,
+        slow_threshold=slow_threshold,
+        loop_block_threshold=loop_block_threshold,
+    )
+    _handles[bot] = handle
+    try:
+        await handle._open()
+    except BaseException:
+        with contextlib.suppress(Exception):  # logged by close(); the caller sees the first error
+            await handle.close()
+        raise
+    return handle
+
+
+class InstrumentationHandle:
+    """What :func:`instrument` installed on one bot; :meth:`close` undoes it."""
+
+    def __init__(
+        self,
+        bot: AnyBot,
+        registry: CollectorRegistry,
+        *,
+        host: str,
+        port: int,
+        basic_auth: tuple[str, str] | None,
+        slow_threshold: float,
+        loop_block_threshold: float,
+    ) -> None:
+        self.bot = bot
+        self.registry = registry
+        self.metrics = Metrics.for_registry(registry)
+        #: The recent command durations (for an in-Discord ``health`` command).
+        self.response_times = ResponseTimeMonitor(window_size=RESPONSE_WINDOW)
+        #: The kept slow and failed invocations (``/debug/invocations/<id>``).
+        self.recorder = FlightRecorder(slow_threshold=slow_threshold)
+        self.commands = CommandInstrumentation(bot, self.metrics, self.response_times, recorder=self.recorder)
+        self.gateway = GatewayInstrumentation(bot, self.metrics)
+        self.monitor = BotMonitor(
+            bot, metrics=self.metrics, shards_up=self.gateway.shards_up, before_read=self.flush
+        )
+        self.loop_monitor = LoopLagMonitor(self.metrics, block_threshold=loop_block_threshold)
+        self.server = MetricsServer(
+            registry,
+            host=host,
+            port=port,
+            readiness=self.readiness,
+            basic_auth=basic_auth,
+            invocations=self.invocation_json,
+        )
+        #: True when each REST attempt is traced too (installed before the HTTP session existed).
+        self.traces_attempts = False
+        self._collectors: list[Collector] = []  # the runtime collectors this handle registered
+        self._http_request: Callable[..., Any] | None = None  # the wrapper installed on bot.http
+        self._saved_request: Any = None  # bot.http's own ``request`` instance attribute, if any
+        self._trace: aiohttp.TraceConfig | None = None
+        self._close_lock = asyncio.Lock()
+        self._closed = False
+
+    # -- what it serves ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (``port=0`` resolved)."""
+        return self.server.port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the metrics server."""
+        return self.server.url
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def readiness(self) -> dict[str, Any]:
+        """``/readyz``: status ``healthy`` while the bot is ready, not closed and connected."""
+        return await self.monitor.health_check()
+
+    def invocation_json(self, trace_id: str) -> dict[str, Any] | None:
+        """A kept invocation's timeline (``last`` for the latest), or None."""
+        trace = self.recorder.last() if trace_id == "last" else self.recorder.get(trace_id)
+        return trace.as_dict() if trace is not None else None
+
+    def flush(self) -> None:
+        """Write the pending batch of command and gateway observations now (else within 0.1 s)."""
+        self.commands.flush()
+        self.gateway.flush()
+
+    # -- install / close -----------------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        self._install_rest_metrics()
+        self._collectors = _register_runtime_collectors(self.registry)
+        self.commands.install()
+        self.gateway.install()
+        self._adopt_connected_shards()
+        self.loop_monitor.start()
+        await self.server.start()
+        if not self.server.serves_invocations:  # neither loopback nor basic auth
+            log.warning(
+                "Metrics on %s are open to anyone who can reach it: pass basic_auth or keep the port "
+                "private (invocation timelines are not served there)",
+                self.server.url,
+            )
+
+    def _adopt_connected_shards(self) -> None:
+        """Mark the shards already connected as up (instrumented late: their connect event is past)."""
+        bot = self.bot
+        if bot.is_closed():
+            return
+        if isinstance(bot, discord.AutoShardedClient):
+            up = [info.id for info in bot.shards.values() if not info.is_closed()]
+        else:
+            ws: Any = getattr(bot, "ws", None)
+            up = [bot.shard_id or 0] if ws is not None and getattr(ws, "open", False) else []
+        for shard_id in up:
+            # What the gateway instrumentation does on a connect event (no public method for it).
+            self.gateway._on_shard_up(shard_id)
+
+    def _install_rest_metrics(self) -> None:
+        http = self.bot.http
+        api = self.metrics.discord_api
+        if _session_created(http):
+            log.info(
+                "Discord REST calls are timed, but not each attempt (429s, retries): the bot's HTTP "
+                "session already exists (instrument() called after login, e.g. in setup_hook); "
+                "call it before bot.start() for those"
+            )
+        elif http.http_trace is not None:
+            log.info(
+                "Discord REST calls are timed, but not each attempt (429s, retries): the bot already "
+                "has its own http_trace, which discord.py allows only one of"
+            )
+        else:
+            self._trace = trace_config(api)
+            http.http_trace = self._trace  # read by HTTPClient.static_login when it creates the session
+            self.traces_attempts = True
+        self._saved_request = http.__dict__.get("request")
+        install_request_metrics(http, api)
+        self._http_request = http.__dict__.get("request")
+
+    def _uninstall_rest_metrics(self) -> None:
+        http = self.bot.http
+        if self._trace is not None:
+            if http.http_trace is self._trace:
+                # A session created meanwhile keeps it; its hooks only act inside a timed call.
+                http.http_trace = None
+            self._trace = None
+        ours, self._http_request = self._http_request, None
+        if ours is None:
+            return
+        if http.__dict__.get("request") is ours:
+            if self._saved_request is None:
+                del http.__dict__["request"]
+            else:
+                http.request = self._saved_request  # type: ignore[method-assign]
+        else:
+            log.warning("bot.http.request was wrapped again after instrument(): its timing stays in place")
+        self._saved_request = None
+
+    async def close(self) -> None:
+        """Stop the server and the loop monitor, uninstall everything; safe to call again."""
+        async with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            errors: list[BaseException] = []
+
+            async def step(what: str, action: Callable[[], Any]) -> None:
+                try:
+                    result = action()
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception as exc:
+                    log.exception("instrumentation close: %s failed", what)
+                    errors.append(exc)
+
+            # The render thread of the server's executor, joined after stop() (which only signals it).
+            executor = getattr(self.server, "_executor", None)
+            render_threads = list(getattr(executor, "_threads", ()))
+            # The gateway's latency task: uninstall() cancels it; it is awaited so none is left pending.
+            latency_task: asyncio.Task[None] | None = getattr(self.gateway, "_latency_task", None)
+            await step("stopping the metrics server", self.server.stop)
+            await step("joining the render thread", lambda: _join_threads(render_threads))
+            await step("stopping the loop monitor", self.loop_monitor.stop)
+            await step("uninstalling the command instrumentation", self.commands.uninstall)
+            await step("uninstalling the gateway instrumentation", self.gateway.uninstall)
+            if latency_task is not None:
+                await step("ending the latency task", lambda: _finish(latency_task))
+            await step("unwrapping the REST requests", self._uninstall_rest_metrics)
+            await step("unregistering the runtime collectors", self._unregister_collectors)
+            if _handles.get(self.bot) is self:
+                del _handles[self.bot]
+            if errors:
+                raise errors[0]
+
+    def _unregister_collectors(self) -> None:
+        owned, self._collectors = self._collectors, []
+        _unregister_runtime_collectors(self.registry, owned)
+
+    async def __aenter__(self) -> InstrumentationHandle:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+
+def _session_created(http: discord.http.HTTPClient) -> bool:
+    """Whether ``http`` has an open aiohttp session (created by ``static_login`` at login).
+
+    ``static_login`` creates a new session at every login, from ``http.http_trace``; a closed one
+    (a closed bot) does not count.
+    """
+    session = getattr(http, "_HTTPClient__session", None)
+    if session is None:  # not discord.py 2.x's layout: judge by the login state
+        return http.token is not None
+    return bool(session) and not getattr(session, "closed", False)  # MISSING is falsy
+
+
+def _register_runtime_collectors(registry: CollectorRegistry) -> list[Collector]:
+    """Register the process and GC collectors; the ones *this* call added (none if already there)."""
+    with runtime_collectors._registered_lock:
+        present = registry in runtime_collectors._registered
+    registered = runtime_collectors.register_runtime_collectors(registry)
+    return [] if present else registered
+
+
+def _unregister_runtime_collectors(registry: CollectorRegistry, owned: list[Collector]) -> None:
+    if not owned:
+        return
+    for collector in owned:
+        with contextlib.suppress(KeyError):
+            registry.unregister(collector)
+    # register_runtime_collectors remembers a registry it served: forget it, so a later call
+    # (another instrument(), a launcher) registers them again instead of returning these.
+    with runtime_collectors._registered_lock:
+        if runtime_collectors._registered.get(registry) == owned:
+            del runtime_collectors._registered[registry]
+
+
+async def _join_threads(threads: list[Any]) -> None:
+    """Wait (without blocking the loop or starting a thread) until ``threads`` have ended."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + THREAD_EXIT_TIMEOUT
+    while any(t.is_alive() for t in threads):
+        if loop.time() > deadline:
+            log.warning("instrumentation close: a render thread did not end within %ss", THREAD_EXIT_TIMEOUT)
+            return
+        await asyncio.sleep(0.005)
+
+
+async def _finish(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
