@@ -38,6 +38,13 @@ LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 COMMAND_KINDS = ("prefix", "slash")
 #: ``cancelled``: the invocation was cancelled before it ended (a shutdown's grace period ran out).
 COMMAND_OUTCOMES = ("success", "error", "check_failed", "cooldown", "bad_argument", "not_found", "cancelled")
+#: The outcomes of ``comet_commands_total`` pre-initialised for each command and kind it has: every
+#: command can succeed or fail, and the error ratio (alerts, SLO, dashboards) divides one by the
+#: sum. The other outcomes depend on the command (checks, cooldowns, arguments) and appear on first
+#: use, as do the duration histogram (16 buckets + count + sum per command and kind, ~90 % of what
+#: was pre-initialised; a quantile of all-zero buckets is NaN, so a pre-initialised histogram shows
+#: nothing on a panel) and ``comet_command_errors_total`` (one series per exception class).
+PREINITIALISED_OUTCOMES = ("success", "error")
 FUNCTION_OUTCOMES = ("success", "error", "cancelled")
 DEBUG_OUTCOMES = ("ok", "error", "timeout", "denied", "disabled")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -137,6 +144,45 @@ def error_label(exc: BaseException) -> str:
     return OTHER
 
 
+def command_kinds(command: object) -> tuple[str, ...]:
+    """The kinds a discord.py command object is invoked as: a hybrid ``prefix`` and ``slash``, a
+    plain ``commands.Command`` ``prefix``, an app command or context menu ``slash``."""
+    from discord import app_commands
+    from discord.ext import commands
+
+    if isinstance(command, commands.HybridGroup):  # as a slash command only through its fallback
+        return COMMAND_KINDS if getattr(command, "fallback", None) else ("prefix",)
+    if isinstance(command, commands.HybridCommand):
+        return COMMAND_KINDS
+    if isinstance(command, commands.Command):
+        return ("prefix",)
+    if isinstance(command, app_commands.Group):  # only its subcommands run
+        return ()
+    if isinstance(command, (app_commands.Command, app_commands.ContextMenu)):
+        return ("slash",)
+    return COMMAND_KINDS
+
+
+def commands_with_kinds(bot: object) -> list[tuple[str, tuple[str, ...]]]:
+    """Every command of ``bot`` (prefix, hybrid, app commands of every guild, context menus) as
+    ``(qualified_name, kinds)`` pairs for :meth:`Metrics.register_commands`, sorted by name."""
+    import discord
+
+    kinds: dict[str, set[str]] = {}
+    for command in bot.walk_commands():  # type: ignore[attr-defined]
+        kinds.setdefault(command.qualified_name, set()).update(command_kinds(command))
+    tree = bot.tree  # type: ignore[attr-defined]
+    guilds: list[discord.abc.Snowflake | None] = [None]
+    guilds.extend(discord.Object(gid) for gid in getattr(tree, "_guild_commands", {}))
+    for guild in guilds:
+        found = list(tree.walk_commands(guild=guild))
+        for menu_type in (discord.AppCommandType.message, discord.AppCommandType.user):
+            found.extend(tree.get_commands(guild=guild, type=menu_type))
+        for app_command in found:
+            kinds.setdefault(app_command.qualified_name, set()).update(command_kinds(app_command))
+    return [(name, tuple(k for k in COMMAND_KINDS if k in kinds[name])) for name in sorted(kinds)]
+
+
 def gateway_event_label(event_type: str) -> str:
     return event_type if event_type in GATEWAY_EVENTS else OTHER
 
@@ -163,6 +209,8 @@ class Metrics:
         self.registry = registry
         r = registry
         self._commands: frozenset[str] = frozenset()
+        #: The kinds each registered command was pre-initialised for.
+        self._command_kinds: dict[str, frozenset[str]] = {}
 
         # Commands (recorded by instrumentation.commands).
         self.command_duration = Histogram(
@@ -310,23 +358,45 @@ class Metrics:
             self.automod_actions.labels(action)
         for event in ("MESSAGE_CREATE", "INTERACTION_CREATE", "GUILD_CREATE", "READY", "RESUMED"):
             self.gateway_events.labels(event)
-        self.register_commands(())
+        # ``unknown`` is only ever a command that was not found (or refused before it resolved).
+        for kind in COMMAND_KINDS:
+            self.commands.labels(UNKNOWN, kind, "not_found")
+        self._commands = frozenset({UNKNOWN})
 
     # -- bounded labels -----------------------------------------------------------------------
 
-    def register_commands(self, names: Iterable[str]) -> None:
+    def register_commands(self, commands: Iterable[str | tuple[str, Iterable[str]]]) -> None:
         """Declare the command names that may appear as labels, and pre-initialise their series.
 
-        Call again after commands are added or reloaded; names only ever accumulate, so a series
-        that existed keeps its value.
+        Each item is a qualified name, or a ``(name, kinds)`` pair naming the kinds the command has
+        (:func:`commands_with_kinds`: a hybrid has ``prefix`` and ``slash``, a plain prefix command
+        ``prefix``, an app command ``slash``); a bare name is taken to have both. Pre-initialised,
+        per command and kind it has: ``comet_commands_total`` for the ``success`` and ``error``
+        outcomes (the ones every command can reach and the alerts and dashboards divide by). The
+        other outcomes, the duration histogram and ``comet_command_errors_total`` appear on first
+        use (``PREINITIALISED_OUTCOMES`` explains why).
+
+        Call again after commands are added or reloaded; names and kinds only ever accumulate, so a
+        series that existed keeps its value.
         """
-        new = frozenset(names) | self._commands | {UNKNOWN}
-        for command in new - self._commands:
-            for kind in COMMAND_KINDS:
-                self.command_duration.labels(command, kind)
-                for outcome in COMMAND_OUTCOMES:
-                    self.commands.labels(command, kind, outcome)
-        self._commands = new
+        known = self._command_kinds
+        for item in commands:
+            kinds: tuple[str, ...]
+            if isinstance(item, str):
+                name, kinds = item, COMMAND_KINDS
+            else:
+                name, kinds = item[0], tuple(item[1])
+                unknown_kinds = set(kinds) - set(COMMAND_KINDS)
+                if unknown_kinds:
+                    raise ValueError(f"unknown command kind(s) {sorted(unknown_kinds)} for {name!r}")
+            had = known.get(name, frozenset())
+            for kind in kinds:
+                if kind in had:
+                    continue
+                for outcome in PREINITIALISED_OUTCOMES:
+                    self.commands.labels(name, kind, outcome)
+            known[name] = had | frozenset(kinds)
+        self._commands = frozenset(known) | {UNKNOWN}
 
     def register_owner_commands(self, names: Iterable[str]) -> None:
         """Pre-initialise ``debug_invocations`` for owner-only commands (their names are bounded)."""

@@ -1,0 +1,307 @@
+"""The ``/metrics`` exposition of one registry: no ``_created`` series, line prefixes cached per series.
+
+Two things make a scrape of the bot cheap without exporting less of what matters:
+
+No ``_created`` series
+    prometheus_client gives every counter, histogram and summary child a ``<name>_created`` twin
+    (its creation time), which doubles the series of every counter. Nothing of ours reads them
+    (dashboards and rules use ``rate``/``increase``), so this module leaves them out, **in our
+    collection path only**: prometheus_client's process-wide ``PROMETHEUS_DISABLE_CREATED_SERIES``
+    switch would also change the host bot's own metrics, which other registries (and
+    prometheus_client's ``REGISTRY``) keep exposing as before. In OpenMetrics, ``_created`` is the
+    same sample, so it goes too.
+Cached line prefixes, values read at scrape time
+    prometheus_client's encoders rebuild every line from scratch: a ``Sample`` per series, its label
+    dict merged, sorted and escaped (per character, in OpenMetrics), then formatted. For the
+    ``Counter``, ``Gauge`` and ``Histogram`` objects of the registry this module keeps each series'
+    ``name{labels} `` prefix (one per child and format, built once, with prometheus_client's own
+    ordering and escaping) and at every scrape only reads the values (and the exemplars, in
+    OpenMetrics) and joins. The exposition itself is never cached. Other collectors (process, GC,
+    cache sizes, custom families) go through prometheus_client's encoder, with ``_created`` taken
+    out. The output is byte-identical to prometheus_client's minus the ``_created`` lines
+    (``tests/instrumentation/test_instr_scrape.py``); ``bench/bench_scrape.py`` measures the gain.
+
+Anything the fast path is not sure to render exactly as prometheus_client would — a metric or
+label name outside the legacy character set, an escaping scheme other than ``underscores`` /
+``allow-utf-8``, OpenMetrics 2.0, a subclassed metric, a registry with ``target_info``, a
+``?name[]=`` filter — is rendered by prometheus_client's encoder (still without ``_created``).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import exposition as text_exposition
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics import exposition as om_exposition
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString as _untyped_float_to_go_string
+
+__all__ = ["Exposition", "Format", "WithoutCreated", "choose_format"]
+
+Encoder = Callable[[Collector], bytes]
+#: A sample's name suffix and its labels beyond the child's (``le`` for a bucket).
+Suffixes = Sequence[tuple[str, tuple[tuple[str, str], ...]]]
+
+TEXT = "text"
+OPENMETRICS = "openmetrics"
+_FAST_ESCAPINGS = frozenset({om_exposition.UNDERSCORES, om_exposition.ALLOWUTF8})
+# Names every escaping scheme prometheus_client has leaves as they are (no ':' either: its
+# OpenMetrics encoder escapes sample names with the label-name rune set).
+_PLAIN_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_EOF = "# EOF\n"
+#: prometheus_client's number formatting (``+Inf``, Go-style exponents), as both its encoders use it.
+floatToGoString = cast(Callable[[float], str], _untyped_float_to_go_string)
+
+
+@dataclass(frozen=True)
+class Format:
+    """What one scrape asked for: prometheus_client's encoder for it, its content type, and
+    ``kind`` (``text`` / ``openmetrics``) when the cached-prefix renderer produces the same bytes."""
+
+    encoder: Encoder
+    content_type: str
+    kind: str | None
+
+
+def choose_format(accept_header: str) -> Format:
+    """Content negotiation exactly as prometheus_client's ``choose_encoder`` does it."""
+    encoder, content_type = text_exposition.choose_encoder(accept_header)
+    func = encoder.func if isinstance(encoder, functools.partial) else encoder
+    keywords = encoder.keywords if isinstance(encoder, functools.partial) else {}
+    escaping = keywords.get("escaping", om_exposition.UNDERSCORES)
+    kind: str | None = None
+    if escaping in _FAST_ESCAPINGS:
+        if func is text_exposition.generate_latest:
+            kind = TEXT
+        elif func is om_exposition.generate_latest and keywords.get("version", "1.0.0").startswith("1."):
+            kind = OPENMETRICS
+    return Format(encoder, content_type, kind)
+
+
+# -- without _created -------------------------------------------------------------------------------
+
+
+def _without_created(family: Metric) -> Metric:
+    created = family.name + "_created"
+    if not any(sample.name == created for sample in family.samples):
+        return family
+    stripped = copy.copy(family)
+    stripped.samples = [sample for sample in family.samples if sample.name != created]
+    return stripped
+
+
+class WithoutCreated(Collector):
+    """``source``'s metric families without their ``<name>_created`` samples."""
+
+    def __init__(self, source: Collector) -> None:
+        self._source = source
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._source.collect():
+            yield _without_created(family)
+
+
+# -- the cached-prefix renderer ---------------------------------------------------------------------
+
+
+def _escape_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _label_string(pairs: Iterable[tuple[str, str]]) -> str:
+    # prometheus_client sorts a sample's labels by name (``le`` included) in both formats.
+    items = sorted(pairs)
+    if not items:
+        return ""
+    return "{" + ",".join(f'{name}="{_escape_value(value)}"' for name, value in items) + "}"
+
+
+def _exemplar_string(exemplar: Any) -> str:
+    labels = _label_string(exemplar.labels.items())
+    if exemplar.timestamp is not None:
+        return f" # {labels} {floatToGoString(exemplar.value)} {exemplar.timestamp}"
+    return f" # {labels} {floatToGoString(exemplar.value)}"
+
+
+def _gauge_value(child: Gauge) -> float:
+    if "_child_samples" in vars(child):  # set_function() replaced the value by a callable
+        return float(next(iter(child._child_samples())).value)
+    return float(child._value.get())
+
+
+class _Family:
+    """One Counter / Gauge / Histogram in one format: its header and each child's line prefixes.
+
+    Holds no reference to the metric (the cache is keyed by it, weakly): ``render(metric, out)``."""
+
+    __slots__ = ("header", "kind", "prefixes", "render")
+
+    def __init__(self, metric: Counter | Gauge | Histogram, kind: str) -> None:
+        self.kind = kind
+        self.prefixes: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.render: Callable[[Any, list[str]], None]
+        name, doc = metric._name, metric._documentation
+        if isinstance(metric, Counter):
+            self.render = self._counter
+            family_type, header_name = "counter", (f"{name}_total" if kind == TEXT else name)
+        elif isinstance(metric, Histogram):
+            self.render = self._histogram
+            family_type, header_name = "histogram", name
+        else:
+            self.render = self._gauge
+            family_type, header_name = "gauge", name
+        if kind == TEXT:
+            doc = doc.replace("\\", r"\\").replace("\n", r"\n")
+            self.header = f"# HELP {header_name} {doc}\n# TYPE {header_name} {family_type}\n"
+        else:
+            self.header = f"# HELP {header_name} {_escape_value(doc)}\n# TYPE {header_name} {family_type}\n"
+            if metric._unit:
+                self.header += f"# UNIT {header_name} {metric._unit}\n"
+
+    @staticmethod
+    def children(metric: Any) -> list[tuple[tuple[str, ...], Any]]:
+        if not metric._labelnames:
+            return [((), metric)]
+        with metric._lock:
+            return [(tuple(values), child) for values, child in metric._metrics.items()]
+
+    def _prefixes(self, metric: Any, values: tuple[str, ...], suffixes: Suffixes) -> tuple[str, ...]:
+        prefixes = self.prefixes.get(values)
+        if prefixes is None:
+            base = tuple(zip(metric._labelnames, values, strict=True))
+            name = metric._name
+            prefixes = tuple(f"{name}{suffix}{_label_string(base + extra)} " for suffix, extra in suffixes)
+            self.prefixes[values] = prefixes
+        return prefixes
+
+    def _counter(self, metric: Counter, out: list[str]) -> None:
+        out.append(self.header)
+        openmetrics = self.kind == OPENMETRICS
+        for values, child in self.children(metric):
+            (prefix,) = self._prefixes(metric, values, (("_total", ()),))
+            value = child._value
+            line = prefix + floatToGoString(value.get())
+            if openmetrics:
+                exemplar = value.get_exemplar()
+                if exemplar is not None:
+                    line += _exemplar_string(exemplar)
+            out.append(line + "\n")
+
+    def _gauge(self, metric: Gauge, out: list[str]) -> None:
+        out.append(self.header)
+        for values, child in self.children(metric):
+            (prefix,) = self._prefixes(metric, values, (("", ()),))
+            out.append(f"{prefix}{floatToGoString(_gauge_value(child))}\n")
+
+    def _histogram(self, metric: Histogram, out: list[str]) -> None:
+        out.append(self.header)
+        openmetrics = self.kind == OPENMETRICS
+        suffixes: list[tuple[str, tuple[tuple[str, str], ...]]] | None = None
+        for values, child in self.children(metric):
+            prefixes = self.prefixes.get(values)
+            if prefixes is None:
+                if suffixes is None:
+                    bounds = child._upper_bounds
+                    suffixes = [("_bucket", (("le", floatToGoString(bound)),)) for bound in bounds]
+                    suffixes.append(("_count", ()))
+                    if bounds[0] >= 0:
+                        suffixes.append(("_sum", ()))
+                prefixes = self._prefixes(metric, values, suffixes)
+            buckets = child._buckets
+            acc = 0.0
+            for i, bucket in enumerate(buckets):
+                acc += bucket.get()
+                line = prefixes[i] + floatToGoString(acc)
+                if openmetrics:
+                    exemplar = bucket.get_exemplar()
+                    if exemplar is not None:
+                        line += _exemplar_string(exemplar)
+                out.append(line + "\n")
+            n = len(buckets)
+            out.append(f"{prefixes[n]}{floatToGoString(acc)}\n")
+            if len(prefixes) > n + 1:
+                out.append(f"{prefixes[n + 1]}{floatToGoString(child._sum.get())}\n")
+
+
+_FAST_TYPES = (Counter, Gauge, Histogram)
+
+
+def _fast_renderable(collector: Collector) -> bool:
+    if type(collector) not in _FAST_TYPES:
+        return False
+    names = (collector._name, *collector._labelnames)  # type: ignore[attr-defined]
+    return all(_PLAIN_NAME.match(name) for name in names)
+
+
+class _One(Collector):
+    def __init__(self, collector: Collector) -> None:
+        self._collector = collector
+
+    def collect(self) -> Iterable[Metric]:
+        return self._collector.collect()
+
+
+class Exposition:
+    """Renders ``registry`` (its collectors in registration order, like ``registry.collect()``)."""
+
+    def __init__(self, registry: Collector) -> None:
+        self.registry = registry
+        self._lock = threading.Lock()
+        #: collector -> {kind: _Family}, or None when prometheus_client renders it.
+        self._families: weakref.WeakKeyDictionary[Collector, dict[str, _Family] | None] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def render(self, fmt: Format, names: Sequence[str] = ()) -> bytes:
+        """The exposition in ``fmt``, without ``_created``; only the ``names`` families if given."""
+        registry = self.registry
+        kind = fmt.kind
+        collectors = None if names or kind is None else self._collectors()
+        if collectors is None or kind is None:
+            source = registry.restricted_registry(names) if names else registry  # type: ignore[attr-defined]
+            return fmt.encoder(WithoutCreated(source))
+        out: list[str] = []
+        with self._lock:  # the prefix caches are shared by every scrape of this exposition
+            for collector in collectors:
+                family = self._family(collector, kind)
+                if family is not None:
+                    family.render(collector, out)
+                    continue
+                text = fmt.encoder(_One(WithoutCreated(collector))).decode("utf-8")
+                out.append(text.removesuffix(_EOF) if fmt.kind == OPENMETRICS else text)
+        if fmt.kind == OPENMETRICS:
+            out.append(_EOF)
+        return "".join(out).encode("utf-8")
+
+    def _collectors(self) -> list[Collector] | None:
+        registry = self.registry
+        if type(registry) is not CollectorRegistry or getattr(registry, "_target_info", True):
+            return None
+        collectors = getattr(registry, "_collector_to_names", None)
+        if not isinstance(collectors, dict):
+            return None
+        with registry._lock:
+            return list(collectors)
+
+    def _family(self, collector: Collector, kind: str) -> _Family | None:
+        try:
+            by_kind = self._families[collector]
+        except KeyError:
+            by_kind = self._families[collector] = {} if _fast_renderable(collector) else None
+        except TypeError:  # not weak-referenceable
+            return None
+        if by_kind is None:
+            return None
+        family = by_kind.get(kind)
+        if family is None:
+            family = by_kind[kind] = _Family(collector, kind)  # type: ignore[arg-type]
+        return family
