@@ -12,7 +12,7 @@ from comet.ops.demo_process import DemoProcess, create_emulator_webhook
 from comet.ops.local_http import answers_200
 from comet.ops.processes import ManagedProcess, StartStopContext, wait_until
 from comet.ops.rendering import Rendered, render
-from comet.ops.stack_config import StackSettings
+from comet.ops.stack_config import PROMETHEUS_FEATURE_FLAGS, StackSettings
 
 
 class Stack(StartStopContext):
@@ -45,6 +45,9 @@ class Stack(StartStopContext):
             "bot /metrics": f"{self.demo.metrics_url}/metrics",
             "bot /healthz": f"{self.demo.metrics_url}/healthz",
             "bot /readyz": f"{self.demo.metrics_url}/readyz",
+            # An exemplar's trace_id (Grafana's latency dots, Prometheus' query_exemplars) goes here;
+            # served without credentials because the demo listens on 127.0.0.1 only.
+            "bot /debug": f"{self.demo.metrics_url}/debug/invocations/<trace_id>",
             "emulator": self.demo.emulator_url,
             "prometheus": self.prometheus_url,
             "alerts": f"{self.prometheus_url}/alerts",
@@ -85,6 +88,7 @@ class Stack(StartStopContext):
                 f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
                 f"--web.listen-address=127.0.0.1:{s.prometheus_port}",
                 "--web.enable-lifecycle",
+                *PROMETHEUS_FEATURE_FLAGS,
             ],
             log_path=self.workdir / "prometheus.log",
         )

@@ -9,6 +9,8 @@ variables, so this step writes a self-contained directory that the programs read
     OUT/targets/shards.yml  file_sd targets given with --shard-target (if any)
     OUT/alertmanager.yml    timings, and the integrations whose webhook URLs are given (mode 0600)
     OUT/templates/*.tmpl    Alertmanager's notification templates
+    OUT/secrets/scrape_password  the bot's /metrics password (``COMET_METRICS_BASIC_AUTH``, else the
+                            ``--metrics-auth-file`` compose's ``credentials`` step wrote), if any
 
 docker compose (its ``render`` service), ``make stack`` and the tests all call it, so what the tests
 prove is what users run. Run ``python -m comet.ops.render --help`` for the options.
@@ -30,6 +32,7 @@ from comet.ops.extras import MissingExtra, report
 from comet.ops.render_args import (
     DEADMANS_SWITCH_URL_ENV,
     DISCORD_URL_ENV,
+    METRICS_BASIC_AUTH_ENV,
     WEBHOOK_URL_ENV,
     add_render_arguments,
     allow_no_receiver,
@@ -38,6 +41,7 @@ from comet.ops.render_args import (
 )
 from comet.ops.render_options import RenderOptions, default_source_dir
 from comet.ops.rule_transforms import RenderError
+from comet.ops.scrape_credentials import read_credentials
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="directory to write (created if needed)")
     parser.add_argument("--source-dir", type=Path, default=None, help="checkout holding the sources")
     add_render_arguments(parser)
+    parser.add_argument(
+        "--metrics-auth-file",
+        type=Path,
+        metavar="FILE",
+        help=f"the bot's /metrics credentials (user:password, from comet.ops.scrape_credentials) "
+        f"when ${METRICS_BASIC_AUTH_ENV} is not set",
+    )
     parser.add_argument(
         "--shared-read",
         action="store_true",
@@ -75,13 +86,21 @@ def options_from_args(args: argparse.Namespace, environ: Mapping[str, str] = os.
         max_alert_for=args.max_alert_for,
         allow_no_receiver=allow_no_receiver(args.allow_no_receiver, environ),
         grafana_url=args.grafana_url,
-        metrics_basic_auth=metrics_basic_auth(environ),
+        metrics_basic_auth=scrape_auth(args.metrics_auth_file, environ),
         slo_availability_target=args.slo_availability_target,
         slo_latency_target=args.slo_latency_target,
         shared_read=args.shared_read,
         source_dir=args.source_dir or default_source_dir(),
         **durations_from_args(args),
     )
+
+
+def scrape_auth(path: Path | None, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """The bot's /metrics credentials: COMET_METRICS_BASIC_AUTH if set, else the file if given."""
+    given = metrics_basic_auth(environ)
+    if given is None and path is not None:
+        return read_credentials(path)
+    return given
 
 
 def main(argv: Sequence[str] | None = None) -> int:

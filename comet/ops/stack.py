@@ -5,9 +5,11 @@
 
 Starts ``python -m comet run`` (no token: the offline demo), renders the repository's configs with
 :mod:`comet.ops.render` into ``.stack/rendered`` (the same step docker compose and the tests use),
-then runs ``/usr/bin/prometheus`` and ``/usr/bin/prometheus-alertmanager`` on their own ports with
-their own data directories under ``.stack/`` (Alertmanager with ``--cluster.listen-address=``
-empty: no gossip port). Prints the URLs; Ctrl-C stops everything.
+then runs ``/usr/bin/prometheus`` (with exemplar storage: the slow and failed commands' ``trace_id``
+exemplars, each resolving at the bot's ``/debug/invocations/<id>``) and
+``/usr/bin/prometheus-alertmanager`` on their own ports with their own data directories under
+``.stack/`` (Alertmanager with ``--cluster.listen-address=`` empty: no gossip port). Prints the URLs;
+Ctrl-C stops everything.
 
 Without ``--discord-webhook-url`` the alerts go to a webhook of the demo's own emulator (channel
 ``#alerts`` of the demo guild, created through the emulator's REST API as a Discord client would), so

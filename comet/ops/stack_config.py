@@ -17,6 +17,10 @@ from comet.ops.render_options import RenderOptions
 #: Debian's paths, used when the programs are not on PATH.
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
+#: Feature flags of every Prometheus the project runs (this stack, the tests', docker-compose.yml's):
+#: exemplar storage keeps the ``trace_id`` exemplars the bot puts on its duration buckets, which
+#: Prometheus otherwise drops (with it, Prometheus also asks the bot for OpenMetrics, which carries them).
+PROMETHEUS_FEATURE_FLAGS = ("--enable-feature=exemplar-storage",)
 
 
 @dataclass

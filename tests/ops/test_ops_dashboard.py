@@ -47,6 +47,7 @@ from comet.ops.dashboard_style import NAMED_COLOURS, format_value, threshold_col
 from comet.ops.demo_process import demo_environment
 from comet.ops.local_http import answers_200, free_port, http_get, http_post_json, local_url
 from comet.ops.processes import ManagedProcess, wait_until
+from comet.ops.stack_config import PROMETHEUS_FEATURE_FLAGS
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 TEMPLATED_DATASOURCES = {"$datasource", "${datasource}"}
@@ -808,7 +809,7 @@ def two_shards(tmp_path: Path) -> Iterator[Shards]:
         prometheus = ManagedProcess("prometheus", [
             prometheus_bin, f"--config.file={config}",
             f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}",
+            f"--web.listen-address=127.0.0.1:{prometheus_port}", *PROMETHEUS_FEATURE_FLAGS,
         ], log_path=tmp_path / "prometheus.log")  # fmt: skip
         processes.append(prometheus)
         prometheus.start()

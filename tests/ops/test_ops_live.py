@@ -6,6 +6,7 @@ condition with a deadline (polling Prometheus' API, or a receiver that is notifi
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import time
@@ -14,8 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
-from ops_support import DASHBOARD, REPO, RULE_FILES, LiveStack
+from ops_support import DASHBOARD, REPO, RULE_FILES, LiveStack, newest_exemplar
 
+from comet.core.demo import EVERYDAY
 from comet.core.demo_guild import DEMO
 from comet.ops.dashboard_draw import draw
 from comet.ops.dashboard_queries import PanelData, collect, data_panels, load_dashboard
@@ -247,3 +249,56 @@ def test_stack_printed_its_urls_and_every_one_answers(live_stack: LiveStack) -> 
     # Prometheus loaded the rendered rules and knows its Alertmanager.
     status, body = http_get(f"{live_stack.prometheus_url}/api/v1/alertmanagers")
     assert status == 200 and live_stack.alertmanager_url.removeprefix("http://") in body.decode()
+
+
+#: The commands the demo runs: its everyday traffic, the slow `work` and the failing `boom`.
+DEMO_COMMANDS = {"work", "boom"} | {a.command for _, a in EVERYDAY if a.kind in ("prefix", "slash")}
+
+
+def _printed_url(live_stack: LiveStack, name: str) -> str:
+    """The URL the stack printed on its ``<name>: <url>`` line."""
+    for line in live_stack.output:
+        label, sep, url = line.partition(": ")
+        if sep and label.strip() == name:
+            return url.strip()
+    raise AssertionError(f"the stack printed no {name!r} line:\n" + "\n".join(live_stack.output))
+
+
+def test_an_exemplar_in_prometheus_leads_to_its_invocation_timeline(live_stack: LiveStack) -> None:
+    """Prometheus (exemplar storage on) keeps the trace_id exemplars of the duration buckets, and the
+    newest one resolves at the demo's /debug/invocations/<id>, the URL the stack printed (the demo
+    listens on 127.0.0.1: no credentials needed) — what Grafana's dots on the latency panel link to."""
+    debug_url = _printed_url(live_stack, "bot /debug")
+    assert debug_url == f"{live_stack.metrics_url}/debug/invocations/<trace_id>", debug_url
+    seen: list[str] = []
+    resolved: list[tuple[dict[str, str], dict[str, Any], dict[str, Any]]] = []
+
+    def newest_resolves() -> bool:
+        newest = newest_exemplar(live_stack.prometheus_url, window=30)
+        if newest is None:
+            return False
+        labels, exemplar = newest
+        trace_id = exemplar["labels"]["trace_id"]
+        status, body = http_get(debug_url.replace("<trace_id>", trace_id))
+        seen.append(f"{trace_id}: HTTP {status}")
+        if status != 200:
+            return False
+        resolved.append((labels, exemplar, json.loads(body)))
+        return True
+
+    try:
+        wait_until(newest_resolves, timeout=60, interval=1.0, what="an exemplar that resolves")
+    except StackError:
+        pytest.fail(f"no exemplar resolved at {debug_url}; tried: {seen[-10:]}", pytrace=False)
+    labels, exemplar, invocation = resolved[0]
+    trace_id = exemplar["labels"]["trace_id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", trace_id), trace_id
+    assert labels["__name__"] == "comet_command_duration_seconds_bucket" and labels["job"] == "comet"
+    # The timeline is that very invocation: its id, the series' command, the exemplar's duration.
+    assert invocation["id"] == trace_id, invocation
+    assert invocation["command"] in DEMO_COMMANDS, invocation
+    assert invocation["command"] == labels["command"], (labels, invocation)
+    assert invocation["duration"] == pytest.approx(float(exemplar["value"]), abs=1e-3), (exemplar, invocation)
+    assert float(exemplar["value"]) <= float(labels["le"]), (labels, exemplar)
+    # Kept because it was slow (the 1 s threshold) or failed: the only invocations with an id.
+    assert invocation["duration"] >= 1.0 or invocation["outcome"] in ("error", "cancelled"), invocation
