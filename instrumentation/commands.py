@@ -33,7 +33,7 @@ from discord.ext import commands
 from instrumentation.fail_open import HookRegistry
 from instrumentation.failures import failure_label
 from instrumentation.invocations import Invocation, outcome_of, unwrap_error
-from instrumentation.metrics import UNKNOWN, Metrics
+from instrumentation.metrics import UNKNOWN, Metrics, commands_with_kinds
 from instrumentation.recorder import FlightRecorder, Trace
 from instrumentation.taps import AnyBot, BatchedInstrumentation
 
@@ -197,14 +197,15 @@ class CommandInstrumentation(BatchedInstrumentation):
         self._installed = False
 
     def refresh_command_labels(self) -> list[str]:
-        """Register every command's qualified name (prefix, hybrid, slash) as a label value."""
-        names = sorted(command_names(self.bot))
-        self._register_command_labels(names)
-        return names
+        """Register every command's qualified name (prefix, hybrid, slash) as a label value, with the
+        kinds it is invoked as: a prefix-only command gets no slash series, and the other way round."""
+        commands_and_kinds = commands_with_kinds(self.bot)
+        self._register_command_labels(commands_and_kinds)
+        return [name for name, _ in commands_and_kinds]
 
     @HOOKS.fail_open("register_commands")
-    def _register_command_labels(self, names: list[str], /) -> None:
-        self.metrics.register_commands(names)
+    def _register_command_labels(self, commands_and_kinds: list[tuple[str, tuple[str, ...]]], /) -> None:
+        self.metrics.register_commands(commands_and_kinds)
 
     # clocks ------------------------------------------------------------------------------------------
 

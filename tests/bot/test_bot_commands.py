@@ -99,15 +99,18 @@ async def test_each_invocation_is_counted_once_with_its_kind(comet: Harness) -> 
     assert env.sample("comet_command_duration_seconds_count", command="ping", kind="prefix") == 2
     assert env.sample("comet_command_duration_seconds_sum", command="ping", kind="prefix") > 0
     assert len(env.telemetry.response_times) == 3
-    # Registered names are pre-initialised at 0 for both kinds, every outcome.
+
+    # Registered commands are pre-initialised at 0 (success and error) for the kinds they have: a
+    # hybrid as prefix and slash, a plain app command as slash only (it can never run as prefix).
+    def series(name: str, kind: str, outcome: str) -> float | None:
+        labels = {"command": name, "kind": kind, "outcome": outcome}
+        return env.registry.get_sample_value("comet_commands_total", labels)
+
     for name in ("ping", "health", "stats", "work", "boom", "modonly", "slashonly"):
-        for kind in ("prefix", "slash"):
-            assert (
-                env.registry.get_sample_value(
-                    "comet_commands_total", {"command": name, "kind": kind, "outcome": "error"}
-                )
-                is not None
-            )
+        kinds = ("slash",) if name == "slashonly" else ("prefix", "slash")
+        for kind in kinds:
+            assert series(name, kind, "error") is not None and series(name, kind, "success") is not None
+    assert series("slashonly", "prefix", "error") is None and series("slashonly", "prefix", "success") is None
 
 
 def assert_one_observation_in_its_buckets(env: Harness, command: str, kind: str) -> float:
