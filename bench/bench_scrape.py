@@ -27,6 +27,7 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
+from bench.bench_instrumentation import table
 from instrumentation.collectors import register_runtime_collectors
 from instrumentation.exposition import Exposition, WithoutCreated, choose_format
 from instrumentation.metrics import COMMAND_KINDS, COMMAND_OUTCOMES, UNKNOWN, Metrics, command_kinds
@@ -109,15 +110,6 @@ def demo_like_registry(mode: str) -> CollectorRegistry:
 
 def count_series(exposition: bytes) -> int:
     return sum(1 for line in exposition.decode().splitlines() if line and not line.startswith("#"))
-
-
-def table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    print(f"\n{title}")
-    print("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    print("  " + "  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  " + "  ".join(str(c).rjust(w) for c, w in zip(row, widths, strict=True)))
 
 
 def bench_size() -> None:
