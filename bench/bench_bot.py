@@ -222,8 +222,11 @@ async def measure(
     # 2. REST metrics and recorder: both on / both off / both off again (noise control), in turn.
     saved: dict[str, Any] = {}
     recorder_rates: dict[str, list[float]] = {"on": [], "off": [], "control": []}
-    for i in range(3 * RECORDER_ROUNDS):
-        side = ("on", "off", "control")[i % 3]
+    # Cycles alternate on/off/control and control/off/on, so that no side always follows another.
+    order = [
+        s for c in range(RECORDER_ROUNDS) for s in (("on", "off", "control"), ("control", "off", "on"))[c % 2]
+    ]
+    for side in order:
         rest_and_recorder(runtime, side == "on", saved)
         gc.collect()
         recorder_rates[side].append((await load_round(http, control, load))["per_second"])

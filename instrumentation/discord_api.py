@@ -109,6 +109,24 @@ class DiscordApiMetrics:
             self.rate_limit_wait.labels(scope)
         for error in (*CONNECTION_ERRORS, OTHER):
             self.connection_errors.labels(error)
+        # Label children by label values: ``.labels()`` takes a lock and builds a key on every call,
+        # and this runs on every REST call and attempt. The label sets are bounded (templates).
+        self._durations: dict[tuple[str, str, str], Any] = {}
+        self._attempts: dict[tuple[str, str, str], Any] = {}
+
+    def duration_child(self, route: str, method: str, status: str) -> Any:
+        key = (route, method, status)
+        child = self._durations.get(key)
+        if child is None:
+            child = self._durations[key] = self.request_duration.labels(route, method, status)
+        return child
+
+    def attempt_child(self, route: str, method: str, status: str) -> Any:
+        key = (route, method, status)
+        child = self._attempts.get(key)
+        if child is None:
+            child = self._attempts[key] = self.attempts.labels(route, method, status)
+        return child
 
 
 @dataclass(slots=True)
@@ -146,7 +164,7 @@ def trace_config(metrics: DiscordApiMetrics) -> aiohttp.TraceConfig:
         if call is None:
             return
         status = params.response.status
-        metrics.attempts.labels(call.route, call.method, status_class(status)).inc()
+        metrics.attempt_child(call.route, call.method, status_class(status)).inc()
         if status == 429:
             scope = RATE_LIMIT_SCOPES.get(params.response.headers.get("X-RateLimit-Scope", ""), "bucket")
             metrics.rate_limits.labels(scope).inc()
@@ -159,7 +177,7 @@ def trace_config(metrics: DiscordApiMetrics) -> aiohttp.TraceConfig:
             return
         name = type(params.exception).__name__
         metrics.connection_errors.labels(name if name in CONNECTION_ERRORS else OTHER).inc()
-        metrics.attempts.labels(call.route, call.method, "error").inc()
+        metrics.attempt_child(call.route, call.method, "error").inc()
 
     config.on_request_start.append(on_start)
     config.on_request_end.append(on_end)
@@ -196,7 +214,7 @@ def install_request_metrics(http: discord.http.HTTPClient, metrics: DiscordApiMe
         finally:
             _CURRENT.reset(token)
             duration = time.perf_counter() - started
-            metrics.request_duration.labels(call.route, call.method, status).observe(duration)
+            metrics.duration_child(call.route, call.method, status).observe(duration)
             # A step of the invocation this call was made for, if any (the flight recorder).
             recorder.note("rest", f"{call.method} {call.route}", duration, status, call.waited)
 

@@ -15,7 +15,7 @@ templates, operation names, durations, statuses and error class names.
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import time
 from collections import OrderedDict
 from contextvars import ContextVar
@@ -51,23 +51,45 @@ class Trace:
     outcome: str | None = None
     error: str | None = None
     duration: float | None = None
-    steps: list[Step] = field(default_factory=list)
+    #: (ended at, kind, name, duration, status, waited): plain tuples, as most invocations are fast
+    #: and forgotten; they become :class:`Step` records only when a kept one is read.
+    raw_steps: list[tuple[float, str, str, float, str, float]] = field(default_factory=list, repr=False)
     dropped_steps: int = 0
 
     def add(self, kind: str, name: str, duration: float, status: str = "", waited: float = 0.0) -> None:
-        if len(self.steps) >= MAX_STEPS:
+        if len(self.raw_steps) >= MAX_STEPS:
             self.dropped_steps += 1
             return
-        at = max(0.0, time.perf_counter() - self.started - duration)
-        self.steps.append(Step(round(at, 6), kind, name, round(duration, 6), status, round(waited, 6)))
+        self.raw_steps.append((time.perf_counter(), kind, name, duration, status, waited))
+
+    @property
+    def steps(self) -> list[Step]:
+        return [
+            Step(round(max(0.0, ended - self.started - took), 6), kind, name, round(took, 6), status,
+                 round(waited, 6))
+            for ended, kind, name, took, status, waited in self.raw_steps
+        ]  # fmt: skip
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("started")
+        data.pop("raw_steps")
+        data["steps"] = [asdict(step) for step in self.steps]
         return data
 
 
 _CURRENT: ContextVar[Trace | None] = ContextVar("comet_invocation", default=None)
+_random = random.Random()
+
+
+def new_id() -> str:
+    """16 hex characters with at least one letter, so that no id ever reads as a snowflake (15-20
+    digits). Not a secret (the endpoint that reads an invocation needs auth or loopback): a cheap
+    pseudo-random id, no system call."""
+    while True:
+        candidate = f"{_random.getrandbits(64):016x}"
+        if not candidate.isdigit():
+            return candidate
 
 
 def current() -> Trace | None:
@@ -101,7 +123,7 @@ class FlightRecorder:
 
     def begin(self, kind: str) -> Trace:
         """Start an invocation in the calling task (its steps are found through the context)."""
-        trace = Trace(id=secrets.token_hex(8), kind=kind, started_at=time.time(), started=time.perf_counter())
+        trace = Trace(new_id(), kind, time.time(), time.perf_counter())
         _CURRENT.set(trace)
         return trace
 

@@ -56,7 +56,7 @@ async def test_a_slow_reply_leads_from_its_exemplar_to_the_slow_rest_call(record
     ids = await _exemplar_ids(comet)
     assert len(ids) == 1
     (trace_id,) = ids
-    assert len(trace_id) == 16 and not trace_id.isdigit()
+    assert len(trace_id) == 16 and not trace_id.isdigit()  # hex with a letter: never a snowflake
 
     base = comet.runtime.server.url
     async with aiohttp.ClientSession() as http:

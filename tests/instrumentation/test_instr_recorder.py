@@ -77,3 +77,9 @@ def test_steps_are_bounded_and_found_through_the_task_context() -> None:
     assert len(trace.steps) == MAX_STEPS and trace.dropped_steps == 5
     assert all(step.name != "GET /elsewhere" for step in trace.steps)
     assert recorder.current() is None  # the test's own context never had one
+
+
+def test_ids_never_read_as_snowflakes() -> None:
+    ids = {recorder.new_id() for _ in range(20_000)}
+    assert len(ids) == 20_000
+    assert all(len(i) == 16 and int(i, 16) >= 0 and not i.isdigit() for i in ids)
