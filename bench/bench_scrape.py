@@ -29,8 +29,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from bench.bench_instrumentation import table
 from instrumentation.collectors import register_runtime_collectors
+from instrumentation.command_catalogue import command_kinds
 from instrumentation.exposition import Exposition, WithoutCreated, choose_format
-from instrumentation.metrics import COMMAND_KINDS, COMMAND_OUTCOMES, UNKNOWN, Metrics, command_kinds
+from instrumentation.metrics import COMMAND_KINDS, COMMAND_OUTCOMES, UNKNOWN, Metrics
 
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 

@@ -30,10 +30,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from instrumentation.command_catalogue import command_names, commands_with_kinds
 from instrumentation.fail_open import HookRegistry
 from instrumentation.failures import failure_label
 from instrumentation.invocations import Invocation, outcome_of, unwrap_error
-from instrumentation.metrics import UNKNOWN, Metrics, commands_with_kinds
+from instrumentation.metrics import UNKNOWN, Metrics
 from instrumentation.recorder import FlightRecorder, Trace
 from instrumentation.taps import AnyBot, BatchedInstrumentation
 
@@ -65,22 +66,6 @@ class ResponseTimeSink(Protocol):
     """What the instrumentation needs of a ``ResponseTimeMonitor``."""
 
     def record_response_time(self, response_time: float) -> None: ...
-
-
-def command_names(bot: AnyBot) -> set[str]:
-    """Qualified names of every prefix/hybrid command and every app command of ``bot``'s tree."""
-    names: set[str] = {command.qualified_name for command in bot.walk_commands()}
-    tree = bot.tree
-    guild_ids: list[discord.abc.Snowflake | None] = [None]
-    guild_ids.extend(discord.Object(gid) for gid in getattr(tree, "_guild_commands", {}))
-    for guild in guild_ids:
-        for app_command in tree.walk_commands(guild=guild):
-            names.add(app_command.qualified_name)
-        for menu in tree.get_commands(guild=guild, type=discord.AppCommandType.message):
-            names.add(menu.qualified_name)
-        for menu in tree.get_commands(guild=guild, type=discord.AppCommandType.user):
-            names.add(menu.qualified_name)
-    return names
 
 
 # -- where invocations are written -------------------------------------------------------------------

@@ -48,7 +48,7 @@ class TestEnvironment:
         self._previous_endpoints: tuple[str, str] | None = None
 
     async def setup_test_environment(self) -> dict[str, Any]:
-        """Start the emulator (unless given) and log the bot in; the seed's dict, with real objects."""
+        """Start the emulator (unless given), log the bot in, and return the environment's dict."""
         if self.emulator is None:
             self.emulator = await Emulator(seed=seed_example_guild).start()
         self._previous_endpoints = current_endpoints()

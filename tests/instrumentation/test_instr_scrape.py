@@ -33,15 +33,9 @@ from prometheus_client.registry import Collector
 from support import require_binary
 from test_instr_exposition import every_metric_registry
 
+from instrumentation.command_catalogue import command_kinds, commands_with_kinds
 from instrumentation.exposition import OPENMETRICS, TEXT, Exposition, Format, WithoutCreated, choose_format
-from instrumentation.metrics import (
-    COMMAND_KINDS,
-    PREINITIALISED_OUTCOMES,
-    UNKNOWN,
-    Metrics,
-    command_kinds,
-    commands_with_kinds,
-)
+from instrumentation.metrics import COMMAND_KINDS, PREINITIALISED_OUTCOMES, UNKNOWN, Metrics
 from instrumentation.server import MetricsServer
 
 OPENMETRICS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
