@@ -868,8 +868,11 @@ def test_two_shard_processes_aggregate_into_one_series(two_shards: Shards, dashb
         )
         slow_work = shards.query(work, now)
         mistakes = shards.query('comet_command_errors_total{error="BadArgument"}', now)
+        # A histogram is created at its first observation (not pre-initialised): its bucket rates
+        # exist once two scrapes of each process have seen it.
+        histograms = _by_instance(shards.query(buckets, now))
         return (set(ratios) == set(shards.bots) and ratios[slow] > 0 and slow in failures and bool(slow_work)
-                and bool(mistakes))  # fmt: skip
+                and bool(mistakes) and set(histograms) == set(shards.bots))  # fmt: skip
 
     wait_until(traffic_counted, timeout=45, interval=0.1, what="both shards' commands in the recording rules")
     at = time.time()
