@@ -41,9 +41,10 @@ COMMAND_OUTCOMES = ("success", "error", "check_failed", "cooldown", "bad_argumen
 #: The outcomes of ``comet_commands_total`` pre-initialised for each command and kind it has: every
 #: command can succeed or fail, and the error ratio (alerts, SLO, dashboards) divides one by the
 #: sum. The other outcomes depend on the command (checks, cooldowns, arguments) and appear on first
-#: use, as do the duration histogram (16 buckets + count + sum per command and kind, ~90 % of what
-#: was pre-initialised; a quantile of all-zero buckets is NaN, so a pre-initialised histogram shows
-#: nothing on a panel) and ``comet_command_errors_total`` (one series per exception class).
+#: use, as does ``comet_command_errors_total`` (one series per exception class). The duration
+#: histogram is pre-initialised too, for each command and kind it has: ``rate()`` cannot see the
+#: first observation of a series created by it, so after a restart the first (perhaps only) slow
+#: call of each command would be missing from CometSlowResponses and the latency SLO.
 PREINITIALISED_OUTCOMES = ("success", "error")
 FUNCTION_OUTCOMES = ("success", "error", "cancelled")
 DEBUG_OUTCOMES = ("ok", "error", "timeout", "denied", "disabled")
@@ -333,8 +334,8 @@ class Metrics:
         (:func:`commands_with_kinds`: a hybrid has ``prefix`` and ``slash``, a plain prefix command
         ``prefix``, an app command ``slash``); a bare name is taken to have both. Pre-initialised,
         per command and kind it has: ``comet_commands_total`` for the ``success`` and ``error``
-        outcomes (the ones every command can reach and the alerts and dashboards divide by). The
-        other outcomes, the duration histogram and ``comet_command_errors_total`` appear on first
+        outcomes (the ones every command can reach and the alerts and dashboards divide by) and the
+        duration histogram. The other outcomes and ``comet_command_errors_total`` appear on first
         use (``PREINITIALISED_OUTCOMES`` explains why).
 
         Call again after commands are added or reloaded; names and kinds only ever accumulate, so a
@@ -356,6 +357,7 @@ class Metrics:
                     continue
                 for outcome in PREINITIALISED_OUTCOMES:
                     self.commands.labels(name, kind, outcome)
+                self.command_duration.labels(name, kind)
             known[name] = had | frozenset(kinds)
         self._commands = frozenset(known) | {UNKNOWN}
 

@@ -242,8 +242,13 @@ def test_only_success_and_error_for_the_kinds_a_command_has(
     for series in expected:
         labels = dict(zip(("command", "kind", "outcome"), series, strict=True))
         assert registry.get_sample_value("comet_commands_total", labels) == 0
-    # The histogram and the error classes appear on first use.
-    assert not [s for f in metrics.command_duration.collect() for s in f.samples]
+    # The histogram exists, at 0, for each command and kind it has (rate() cannot see the first
+    # observation of a series it creates); the error classes appear on first use.
+    histograms = {(s.labels["command"], s.labels["kind"]) for f in metrics.command_duration.collect()
+                  for s in f.samples if s.name.endswith("_count")}  # fmt: skip
+    assert histograms == {("ping", "prefix"), ("ping", "slash"), ("help", "prefix"), ("menu", "slash")}
+    labels = {"command": "help", "kind": "prefix"}
+    assert registry.get_sample_value("comet_command_duration_seconds_count", labels) == 0
     assert not [s for f in metrics.command_errors.collect() for s in f.samples]
     labels = {metrics.command_label(n) for n in ("ping", "help", "menu", "nope")}
     assert labels == {"ping", "help", "menu", UNKNOWN}

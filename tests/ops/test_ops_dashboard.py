@@ -868,8 +868,7 @@ def test_two_shard_processes_aggregate_into_one_series(two_shards: Shards, dashb
         )
         slow_work = shards.query(work, now)
         mistakes = shards.query('comet_command_errors_total{error="BadArgument"}', now)
-        # A histogram is created at its first observation (not pre-initialised): its bucket rates
-        # exist once two scrapes of each process have seen it.
+        # And both processes' bucket rates (the recording rule needs two scrapes of each).
         histograms = _by_instance(shards.query(buckets, now))
         return (set(ratios) == set(shards.bots) and ratios[slow] > 0 and slow in failures and bool(slow_work)
                 and bool(mistakes) and set(histograms) == set(shards.bots))  # fmt: skip
