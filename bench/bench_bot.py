@@ -35,6 +35,8 @@ from typing import Any
 
 import aiohttp
 import discord
+import discord.http
+from discord.webhook.async_ import AsyncWebhookAdapter
 
 from comet.core.config import Settings
 from comet.core.demo_guild import FAN_SERVER_SEED
@@ -117,14 +119,23 @@ async def instrumentation(runtime: Runtime, on: bool) -> None:
         await runtime.telemetry.loop_monitor.stop()
 
 
+#: The process-wide patches of the REST metrics: (owner, attribute), each restorable by ``__wrapped__``.
+REST_PATCHES = ((discord.http.Ratelimit, "acquire"), (discord.http.Ratelimit, "__aexit__"),
+                (AsyncWebhookAdapter, "request"))  # fmt: skip
+
+
 def rest_and_recorder(runtime: Runtime, on: bool, saved: dict[str, Any]) -> None:
-    """The REST-call wrapper and the flight recorder on or off (the aiohttp trace stays installed:
-    it is fixed with the HTTP session; without a call to join it returns at once)."""
+    """The REST metrics (the request wrapper and the process-wide bucket and webhook patches) and the
+    flight recorder on or off (the aiohttp trace stays installed: it is fixed with the HTTP session;
+    without a call to join it returns at once)."""
     bot = runtime.bot
     if "wrapped" not in saved:
         saved["wrapped"], saved["recorder"] = bot.http.request, bot.command_instrumentation.recorder
+        saved["patches"] = [getattr(owner, name) for owner, name in REST_PATCHES]
     wrapped = saved["wrapped"]
     bot.http.request = wrapped if on else wrapped.__wrapped__  # type: ignore[method-assign]
+    for (owner, name), patched in zip(REST_PATCHES, saved["patches"], strict=True):
+        setattr(owner, name, patched if on else patched.__wrapped__)
     bot.command_instrumentation.recorder = saved["recorder"] if on else None
 
 

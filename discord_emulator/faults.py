@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from discord_emulator.buckets import RouteBuckets
+
 if TYPE_CHECKING:
     from discord_emulator.transports.gateway import Gateway
 
@@ -49,6 +51,8 @@ class FaultInjector:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._rest: list[RestFault] = []
+        #: Discord's per-route rate limits (headers on every answer; real limits on demand).
+        self.buckets = RouteBuckets()
         self.injected: list[str] = []  # log of faults that fired ("rate_limit POST /channels/..")
 
     @property
@@ -97,9 +101,19 @@ class FaultInjector:
     def forbidden(self, route: str | None = None, count: int | None = 1) -> RestFault:
         return self._add("forbidden", route, count, status=403)
 
+    def limit_route(self, route: str, limit: int, per: float) -> None:
+        """A real per-route bucket: ``limit`` calls per ``per`` seconds for each channel, guild or
+        webhook of ``route`` (a template, optionally after a method). A call beyond it gets a 429
+        with ``X-RateLimit-Scope: user``; discord.py, reading the headers, waits before sending it."""
+        method, template = _split_route(route)
+        if template is None:
+            raise ValueError("limit_route needs a route")
+        self.buckets.limit(template, limit, per, method)
+
     def clear(self) -> None:
-        """Remove every pending REST fault and end gateway silence."""
+        """Remove every pending REST fault and route limit, and end gateway silence."""
         self._rest.clear()
+        self.buckets.clear()
         self._gateway.silence(None, enabled=False)
 
     def take(self, method: str, route: str, path: str) -> tuple[float, RestFault | None]:

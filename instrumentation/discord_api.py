@@ -1,11 +1,17 @@
 """Discord REST metrics: how long each API call took, how it ended, and the rate limits it met.
 
 discord.py gives no hook for this: ``HTTPClient.request`` retries a 429 itself (sleeping the body's
-``retry_after``, up to 5 attempts) and only logs a warning. Two seams are used instead:
+``retry_after``, up to 5 attempts) and only logs a warning. Three seams are used instead:
 
-* ``request`` of the bot's ``HTTPClient`` is wrapped per bot: the whole call (queueing behind
-  discord.py's own bucket locks, every attempt, every rate-limit sleep) is one observation of
-  ``comet_discord_request_duration_seconds{route,method,status}``;
+* ``request`` of the bot's ``HTTPClient`` is wrapped per bot, and so is the webhook adapter's
+  (interaction responses, follow-ups and webhooks do not go through ``bot.http``; its class is
+  patched once per process and times the calls made on an instrumented bot's HTTP session): the
+  whole call (queueing behind discord.py's own bucket locks, every attempt, every rate-limit sleep)
+  is one observation of ``comet_discord_request_duration_seconds{route,method,status}``;
+* discord.py's per-route bucket (``discord.http.Ratelimit``), patched once per process: when the
+  headers of an answer say the bucket is spent, discord.py sleeps *before* the next call, with no
+  429; that wait counts in ``comet_discord_rate_limit_wait_seconds_total{scope="bucket"}`` and in
+  the invocation's timeline, else a slow reply would show a long REST call and no reason;
 * an aiohttp ``TraceConfig`` (``http_trace=``, fixed when the client's HTTP session is created)
   sees each attempt: its status, a 429's ``X-RateLimit-Scope``, the time until the retry started,
   and connection errors that never got a status.
@@ -13,10 +19,13 @@ discord.py gives no hook for this: ``HTTPClient.request`` retries a 429 itself (
 Both run in the task that made the call, so a ``ContextVar`` joins an attempt to its call.
 
 Labels are bounded: ``route`` is the path template of a ``Route(...)`` literal in discord.py's own
-``http.py`` (``/channels/{channel_id}/messages``); a path discord.py built with the ids filled in,
-or any other, is ``other``, so no snowflake becomes a label value. ``status`` is a class (``2xx``,
-``4xx``, ...), or ``error`` for a call that ended without an HTTP status, ``cancelled`` for one
-that was cancelled.
+``http.py`` or ``webhook/async_.py`` (``/channels/{channel_id}/messages``); a path discord.py
+built with the ids filled in, or any other, is ``other``, so no snowflake becomes a label value.
+``status`` is a class (``2xx``, ``4xx``, ...), or ``error`` for a call that ended without an HTTP
+status, ``cancelled`` for one that was cancelled.
+
+Not timed separately: the webhook adapter's own bucket waits (its lock, not ``Ratelimit``); they
+are inside the call's duration.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import functools
 import inspect
 import re
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -35,6 +45,8 @@ from typing import Any
 import aiohttp
 import discord
 import discord.http
+import discord.webhook.async_
+from discord.webhook.async_ import AsyncWebhookAdapter
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from instrumentation import recorder
@@ -50,10 +62,16 @@ REQUEST_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 1
 _ROUTE_LITERAL = re.compile(r"Route\(\s*'(?:GET|POST|PUT|PATCH|DELETE)',\s*'([^']+)'")
 
 
+#: A wait in discord.py's bucket shorter than this is its bookkeeping (a ``sleep(0)``), not a limit.
+BUCKET_WAIT_MIN = 0.001
+_MARK = "_comet_timed"
+
+
 @functools.cache
 def route_templates() -> frozenset[str]:
     """The path templates of discord.py's own ``Route(...)`` literals (read once, from its source)."""
-    return frozenset(_ROUTE_LITERAL.findall(inspect.getsource(discord.http)))
+    sources = (inspect.getsource(discord.http), inspect.getsource(discord.webhook.async_))
+    return frozenset(template for source in sources for template in _ROUTE_LITERAL.findall(source))
 
 
 def route_label(path: str) -> str:
@@ -89,7 +107,8 @@ class DiscordApiMetrics:
         )
         self.rate_limit_wait = Counter(
             f"{prefix}_discord_rate_limit_wait_seconds",
-            "Time from a 429 answer to the retry of the same call, in seconds, by scope.",
+            "Time REST calls waited on Discord's rate limits, in seconds, by scope: from a 429 to the "
+            "retry, and (bucket) discord.py's wait for a per-route bucket its headers said was spent.",
             ["scope"],
             registry=registry,
         )
@@ -131,6 +150,7 @@ class DiscordApiMetrics:
 
 @dataclass(slots=True)
 class _Call:
+    metrics: DiscordApiMetrics
     route: str
     method: str
     attempts: int = 0
@@ -189,33 +209,143 @@ def trace_config(metrics: DiscordApiMetrics) -> aiohttp.TraceConfig:
 Request = Callable[..., Awaitable[Any]]
 
 
+def _begin(metrics: DiscordApiMetrics, route: discord.http.Route) -> tuple[_Call, Any, float]:
+    method = route.method if route.method in METHODS else OTHER
+    call = _Call(metrics, route_label(route.path), method)
+    return call, _CURRENT.set(call), time.perf_counter()
+
+
+def _end(call: _Call, token: Any, started: float, status: str) -> None:
+    _CURRENT.reset(token)
+    duration = time.perf_counter() - started
+    call.metrics.duration_child(call.route, call.method, status).observe(duration)
+    # A step of the invocation this call was made for, if any (the flight recorder).
+    recorder.note("rest", f"{call.method} {call.route}", duration, status, call.waited)
+
+
+def _status_of(exc: BaseException) -> str:
+    if isinstance(exc, discord.HTTPException):
+        return status_class(exc.status)
+    return "cancelled" if isinstance(exc, asyncio.CancelledError) else "error"
+
+
 def install_request_metrics(http: discord.http.HTTPClient, metrics: DiscordApiMetrics) -> None:
-    """Time every call of ``http.request`` (wraps whatever ``request`` is now, e.g. a scrubber)."""
+    """Time every call of ``http.request`` (wraps whatever ``request`` is now, e.g. a scrubber), and
+    the webhook adapter's calls made on ``http``'s session (interaction responses, follow-ups)."""
     inner: Request = http.request
 
     # wraps: attributes the inner wrapper carries (the scrubber's mark) stay visible on the outside.
     @functools.wraps(inner)
     async def request(route: discord.http.Route, **kwargs: Any) -> Any:
-        method = route.method if route.method in METHODS else OTHER
-        call = _Call(route_label(route.path), method)
-        token = _CURRENT.set(call)
-        started = time.perf_counter()
+        call, token, started = _begin(metrics, route)
         status = "error"
         try:
             result = await inner(route, **kwargs)
             status = "2xx"  # discord.py returns only for 2xx answers
             return result
-        except discord.HTTPException as exc:
-            status = status_class(exc.status)
-            raise
-        except asyncio.CancelledError:
-            status = "cancelled"
+        except BaseException as exc:
+            status = _status_of(exc)
             raise
         finally:
-            _CURRENT.reset(token)
-            duration = time.perf_counter() - started
-            metrics.duration_child(call.route, call.method, status).observe(duration)
-            # A step of the invocation this call was made for, if any (the flight recorder).
-            recorder.note("rest", f"{call.method} {call.route}", duration, status, call.waited)
+            _end(call, token, started, status)
 
     http.request = request  # type: ignore[method-assign]
+    _patch_bucket_waits()
+    _patch_webhook_adapter()
+    _webhook_clients[http] = metrics
+
+
+def uninstall_webhook_metrics(http: discord.http.HTTPClient) -> None:
+    """Stop timing the webhook adapter's calls on ``http``'s session (``request`` is the caller's)."""
+    _webhook_clients.pop(http, None)
+
+
+# -- the process-wide patches (fail open: they only act inside a timed call) -------------------
+
+#: The instrumented clients, by which the webhook adapter's calls are matched to metrics.
+_webhook_clients: weakref.WeakKeyDictionary[discord.http.HTTPClient, DiscordApiMetrics] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _metrics_of_session(session: object) -> DiscordApiMetrics | None:
+    for http, metrics in list(_webhook_clients.items()):
+        if getattr(http, "_HTTPClient__session", None) is session:
+            return metrics
+    return None
+
+
+def _patch_webhook_adapter() -> None:
+    original = AsyncWebhookAdapter.request
+    if getattr(original, _MARK, False):
+        return
+
+    @functools.wraps(original)
+    async def request(
+        self: AsyncWebhookAdapter, route: discord.http.Route, session: Any, **kwargs: Any
+    ) -> Any:
+        metrics = _metrics_of_session(session)
+        if metrics is None:  # a webhook on a session of its own, or no instrumented bot
+            return await original(self, route, session, **kwargs)
+        call, token, started = _begin(metrics, route)
+        status = "error"
+        try:
+            result = await original(self, route, session, **kwargs)
+            status = "2xx"
+            return result
+        except BaseException as exc:
+            status = _status_of(exc)
+            raise
+        finally:
+            _end(call, token, started, status)
+
+    setattr(request, _MARK, True)
+    AsyncWebhookAdapter.request = request  # type: ignore[method-assign]
+
+
+def _bucket_waited(started: float) -> None:
+    call = _CURRENT.get()
+    if call is None:
+        return
+    waited = time.perf_counter() - started
+    if waited >= BUCKET_WAIT_MIN:
+        call.metrics.rate_limit_wait.labels("bucket").inc(waited)
+        call.waited += waited
+
+
+def _patch_bucket_waits() -> None:
+    """Time discord.py's waits for a spent per-route bucket: in ``acquire`` (a call queued behind
+    it) and in ``__aexit__`` (the call that spent it sleeps until the bucket resets).
+
+    Most calls find tokens left and cannot wait: for them the patch returns discord.py's own
+    coroutine, untouched (no extra coroutine frame on every REST call); only a call that may wait
+    gets the timed one. Which may wait is read from the bucket's state as discord.py's code decides
+    it (``acquire`` waits while ``remaining <= 0``; ``__aexit__`` sleeps when no token is left for the
+    calls still out); a wait missed by that reading would only be missing, never invented.
+    """
+    ratelimit = discord.http.Ratelimit
+    acquire, aexit = ratelimit.acquire, ratelimit.__aexit__
+    if getattr(acquire, _MARK, False):
+        return
+
+    async def timed(started: float, waiting: Awaitable[None]) -> None:
+        try:
+            await waiting
+        finally:
+            _bucket_waited(started)
+
+    @functools.wraps(acquire)
+    def timed_acquire(self: discord.http.Ratelimit) -> Awaitable[None]:
+        if self.remaining > 0 or _CURRENT.get() is None:
+            return acquire(self)
+        return timed(time.perf_counter(), acquire(self))
+
+    @functools.wraps(aexit)
+    def timed_aexit(self: discord.http.Ratelimit, *exc_info: Any) -> Awaitable[None]:
+        if self.remaining - self.outgoing + 1 > 0 or _CURRENT.get() is None:
+            return aexit(self, *exc_info)
+        return timed(time.perf_counter(), aexit(self, *exc_info))
+
+    setattr(timed_acquire, _MARK, True)
+    ratelimit.acquire = timed_acquire  # type: ignore[method-assign,assignment]
+    ratelimit.__aexit__ = timed_aexit  # type: ignore[method-assign,assignment]

@@ -41,7 +41,7 @@ from prometheus_client.registry import Collector
 from instrumentation import collectors as runtime_collectors
 from instrumentation.bot_monitor import BotMonitor
 from instrumentation.commands import CommandInstrumentation
-from instrumentation.discord_api import install_request_metrics, trace_config
+from instrumentation.discord_api import install_request_metrics, trace_config, uninstall_webhook_metrics
 from instrumentation.gateway import GatewayInstrumentation
 from instrumentation.loop import LoopLagMonitor
 from instrumentation.metrics import Metrics, default_registry
@@ -260,6 +260,7 @@ class InstrumentationHandle:
 
     def _uninstall_rest_metrics(self) -> None:
         http = self.bot.http
+        uninstall_webhook_metrics(http)
         if self._trace is not None:
             if http.http_trace is self._trace:
                 # A session created meanwhile keeps it; its hooks only act inside a timed call.

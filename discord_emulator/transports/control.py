@@ -256,6 +256,10 @@ class ControlApi:
                 is_global=bool(body.get("global", False)),
                 shared=bool(body.get("shared", False)),
             )
+        elif fault == "route_limit":
+            if route is None:
+                raise BadInput("'route_limit' needs a 'route'")
+            faults.limit_route(route, int(_float(body, "limit")), _float(body, "per"))
         elif fault == "server_error":
             faults.server_error(int(_float(body, "status", 500)), route, count if "count" in body else 1)
         elif fault == "forbidden":

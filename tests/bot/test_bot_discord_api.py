@@ -84,3 +84,28 @@ async def test_route_labels_are_templates_and_never_snowflakes(comet: Harness) -
                 routes.add(sample.labels["route"])
     assert MESSAGES in routes
     assert routes <= route_templates() | {"other"}
+
+
+@pytest.mark.asyncio
+async def test_a_spent_bucket_is_waited_for_without_a_429_and_the_wait_is_counted(comet: Harness) -> None:
+    window = 0.4
+    sent_before = _duration(comet, "_count", route=MESSAGES, method="POST", status="2xx")
+    # One message per window: the answer's headers say the bucket is spent, and discord.py sleeps
+    # until it resets before it lets the call return (the next one would wait too), with no 429.
+    comet.emulator.faults.limit_route(f"POST {MESSAGES}", limit=1, per=window)
+    assert (await comet.ask("!ping")).content
+    await _sends_done(comet, sent_before)
+    waited = comet.sample("comet_discord_rate_limit_wait_seconds_total", scope="bucket")
+    call = _duration(comet, "_sum", route=MESSAGES, method="POST", status="2xx")
+    assert window * 0.5 <= waited <= call  # the reset the headers announced, less the answer's transit
+    assert comet.sample("comet_discord_rate_limits_total", scope="bucket") == 0
+    assert [r.status for r in comet.emulator.requests_to(MESSAGES, "POST")][-1] == 200
+
+
+@pytest.mark.asyncio
+async def test_an_interaction_response_is_timed_under_its_route_template(comet: Harness) -> None:
+    callback = {"route": "/interactions/{webhook_id}/{webhook_token}/callback", "method": "POST"}
+    assert callback["route"] in route_templates()  # a template of discord.py's webhook adapter
+    assert (await comet.slash("ping")).content
+    await wait_until(lambda: _duration(comet, "_count", **callback, status="2xx") == 1)
+    assert comet.sample("comet_discord_request_attempts_total", **callback, status="2xx") == 1

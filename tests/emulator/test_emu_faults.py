@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
+import aiohttp
 import discord
 import pytest
 from discord import app_commands
@@ -11,6 +13,7 @@ from discord.ext import commands
 
 from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
+from discord_emulator.buckets import DEFAULT_LIMIT, DEFAULT_WINDOW
 from discord_emulator.testing.client import start_client, stop_client
 from discord_emulator.transports.gateway import shard_for
 
@@ -191,3 +194,51 @@ async def test_slow_rest_makes_the_interaction_expire(emulator: Emulator, discor
     assert isinstance(original, discord.NotFound) and original.code == 10062  # Unknown interaction
     assert emulator.bot_messages(GENERAL) == []
     assert emulator.faults.injected == [f"slow POST {CALLBACK}"]
+
+
+@pytest.mark.asyncio
+async def test_every_answer_carries_the_routes_rate_limit_headers(emulator: Emulator) -> None:
+    url = f"{emulator.api_base}/channels/{GENERAL}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": "Bot x.y.z"}) as http:
+        answers = [await http.post(url, json={"content": str(i)}) for i in range(2)]
+        other = await http.get(f"{emulator.api_base}/users/@me")
+    first, second = (a.headers for a in answers)
+    assert first["X-RateLimit-Limit"] == str(DEFAULT_LIMIT)
+    assert int(first["X-RateLimit-Remaining"]) - int(second["X-RateLimit-Remaining"]) == 1
+    assert first["X-RateLimit-Bucket"] == second["X-RateLimit-Bucket"] != other.headers["X-RateLimit-Bucket"]
+    assert 0 < float(second["X-RateLimit-Reset-After"]) <= DEFAULT_WINDOW
+    assert float(second["X-RateLimit-Reset"]) > 0
+
+
+@pytest.mark.asyncio
+async def test_a_call_beyond_a_route_limit_gets_a_429_of_the_user_scope(emulator: Emulator) -> None:
+    emulator.faults.limit_route(f"POST {MESSAGES}", limit=2, per=30.0)
+    url = f"{emulator.api_base}/channels/{GENERAL}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": "Bot x.y.z"}) as http:
+        answers = [await http.post(url, json={"content": str(i)}) for i in range(3)]
+        elsewhere = await http.post(  # another channel: another bucket
+            f"{emulator.api_base}/channels/{DEMO.bot_commands_channel_id}/messages", json={"content": "x"}
+        )
+        limited = await answers[2].json()
+    assert [a.status for a in answers] == [200, 200, 429]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
+    assert answers[2].headers["X-RateLimit-Scope"] == "user"
+    assert 0 < limited["retry_after"] <= 30.0 and limited["global"] is False
+    assert elsewhere.status == 200 and elsewhere.headers["X-RateLimit-Remaining"] == "1"
+
+
+@pytest.mark.asyncio
+async def test_discord_py_waits_for_an_exhausted_bucket_instead_of_being_limited(
+    emulator: Emulator, discord_bot: commands.Bot
+) -> None:
+    @discord_bot.command()
+    async def many(ctx: commands.Context[commands.Bot]) -> None:
+        await asyncio.gather(*(ctx.send(f"part {i}") for i in range(4)))
+
+    emulator.faults.limit_route(f"POST {MESSAGES}", limit=2, per=0.3)
+    await emulator.send_message(GENERAL, MEMBER, "!many")
+    await emulator.wait_for(lambda: len(emulator.bot_messages(GENERAL)) >= 4)
+    posts = emulator.requests_to(MESSAGES, "POST")
+    assert [r.status for r in posts] == [200] * 4  # discord.py read the headers: no 429
+    # The third call waited for the bucket's window (0.3 s from the first answer) before it was sent.
+    assert posts[2].time - posts[0].time >= 0.3 - 0.01

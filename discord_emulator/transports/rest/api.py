@@ -2,8 +2,8 @@
 
 Every JSON answer is sent with ``Content-Type: application/json`` exactly: discord.py parses a body as
 JSON only on that exact header value (aiohttp's ``json_response`` appends ``; charset=utf-8``).
-Every call is recorded, unknown ones too (404 with a JSON error). No rate-limit headers are sent
-unless a fault asks for a 429.
+Every call is recorded, unknown ones too (404 with a JSON error). Every answer to a known route
+carries Discord's per-route rate-limit headers (:mod:`discord_emulator.buckets`).
 """
 
 from __future__ import annotations
@@ -85,6 +85,10 @@ class RestApi(MessageRoutes, GuildRoutes, HookRoutes):
                     await asyncio.sleep(delay)
                 if fault is not None:
                     raise _FaultAnswer.of(fault)
+            limits = faults.buckets.take(method, template, params)
+            headers = limits.headers
+            if limits.retry_after is not None:
+                raise _FaultAnswer("rate_limit", 429, limits.retry_after, False, "user", headers)
             call = Call(method, path, params, request.query, parsed, files, reason, request.headers)
             status, out = await route.handler(call)
         except ApiError as exc:
@@ -214,8 +218,17 @@ class _FaultAnswer(Exception):
     def of(cls, fault: RestFault) -> _FaultAnswer:
         return cls(fault.kind, fault.status, fault.retry_after, fault.is_global, fault.scope)
 
-    def __init__(self, kind: str, status: int, retry_after: float, is_global: bool, scope: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        status: int,
+        retry_after: float,
+        is_global: bool,
+        scope: str,
+        limit_headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(kind)
+        self.limit_headers = limit_headers or {}
         self.scope = scope
         self.kind = kind
         self.status = status
@@ -226,6 +239,7 @@ class _FaultAnswer(Exception):
         if self.kind == "rate_limit":
             # discord.py retries a 429 only with a Via header (else it assumes a Cloudflare ban).
             headers = {
+                **self.limit_headers,
                 "Via": "1.1 google",
                 "Retry-After": str(max(1, round(self.retry_after))),
                 "X-RateLimit-Scope": self.scope,
