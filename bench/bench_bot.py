@@ -112,11 +112,11 @@ async def instrumentation(runtime: Runtime, on: bool) -> None:
     if on:
         bot.command_instrumentation.install()
         bot.gateway_instrumentation.install()
-        runtime.telemetry.loop_monitor.start()
+        runtime.instrumentation.loop_monitor.start()
     else:
         bot.command_instrumentation.uninstall()
         bot.gateway_instrumentation.uninstall()
-        await runtime.telemetry.loop_monitor.stop()
+        await runtime.instrumentation.loop_monitor.stop()
 
 
 #: The process-wide patches of the REST metrics: (owner, attribute), each restorable by ``__wrapped__``.

@@ -13,6 +13,7 @@ which already carries its own process and GC collectors), so nothing is register
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import threading
@@ -187,6 +188,22 @@ def register_runtime_collectors(registry: CollectorRegistry) -> list[Collector]:
             raise
         _registered[registry] = collectors
         return list(collectors)
+
+
+def has_runtime_collectors(registry: CollectorRegistry) -> bool:
+    """Whether :func:`register_runtime_collectors` registered them on ``registry`` (and they are there)."""
+    with _registered_lock:
+        return registry in _registered
+
+
+def unregister_runtime_collectors(registry: CollectorRegistry) -> None:
+    """Take the process and GC collectors off ``registry`` again; a later
+    :func:`register_runtime_collectors` registers new ones. Nothing happens if there are none."""
+    with _registered_lock:
+        collectors = _registered.pop(registry, [])
+        for collector in collectors:
+            with contextlib.suppress(KeyError):
+                registry.unregister(collector)
 
 
 _CPU_HELP = "Total user and system CPU time spent in seconds."

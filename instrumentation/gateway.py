@@ -8,6 +8,7 @@ every ``latency_interval``. Every handler fails open (:mod:`instrumentation.fail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -172,6 +173,29 @@ class GatewayInstrumentation(BatchedInstrumentation):
     def _on_shard_disconnect(self, shard_id: int, /) -> None:
         self.metrics.gateway_disconnects.labels(str(shard_id)).inc()
         self._set_up(shard_id, False)
+
+    def adopt_connected_shards(self) -> None:
+        """Mark the shards already connected as up: for an instrumentation installed after they
+        connected, whose connect events are past."""
+        bot = self.bot
+        if bot.is_closed():
+            return
+        if isinstance(bot, discord.AutoShardedClient):
+            up = [info.id for info in bot.shards.values() if not info.is_closed()]
+        else:
+            ws: Any = getattr(bot, "ws", None)
+            up = [bot.shard_id or 0] if ws is not None and getattr(ws, "open", False) else []
+        for shard_id in up:
+            self._on_shard_up(shard_id)
+
+    async def close(self) -> None:
+        """:meth:`uninstall`, and wait until the periodic latency task has ended."""
+        task = self._latency_task
+        self.uninstall()
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _on_connect(self) -> None:
         self._on_shard_up(self.bot.shard_id or 0)

@@ -20,7 +20,9 @@ wrapping, collectors); it is idempotent and leaves no task, thread or listening 
 The metric families stay on the registry with their values (like any prometheus_client metric).
 
 Call it once the bot's own tree error handler is set (``@bot.tree.error``): the instrumentation
-wraps whatever handler is there. Not for ``CometBot``, which instruments itself.
+wraps whatever handler is there. ``CometBot`` is instrumented by this same call (its launcher makes
+it); a bot class with ``dispatch_taps`` (:mod:`instrumentation.taps`) gets plain calls instead of
+listener tasks, a plain bot gets listeners: the series are the same.
 """
 
 from __future__ import annotations
@@ -29,17 +31,20 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 from prometheus_client import CollectorRegistry
-from prometheus_client.registry import Collector
 
-from instrumentation import collectors as runtime_collectors
 from instrumentation.bot_monitor import BotMonitor
+from instrumentation.collectors import (
+    has_runtime_collectors,
+    register_runtime_collectors,
+    unregister_runtime_collectors,
+)
 from instrumentation.commands import CommandInstrumentation
 from instrumentation.discord_api import install_request_metrics, trace_config, uninstall_webhook_metrics
 from instrumentation.gateway import GatewayInstrumentation
@@ -56,8 +61,8 @@ log = logging.getLogger(__name__)
 
 #: The rolling window of ``handle.response_times`` (the last N command durations).
 RESPONSE_WINDOW = 100
-#: How long ``close()`` waits for the server's render thread to end.
-THREAD_EXIT_TIMEOUT = 5.0
+
+Readiness = Callable[[], Awaitable[dict[str, Any]]]
 
 #: The open handle of each instrumented bot (a bot is instrumented once at a time).
 _handles: weakref.WeakKeyDictionary[discord.Client, InstrumentationHandle] = weakref.WeakKeyDictionary()
@@ -77,6 +82,7 @@ async def instrument(
     basic_auth: tuple[str, str] | None = None,
     slow_threshold: float = 1.0,
     loop_block_threshold: float = 0.5,
+    readiness: Readiness | None = None,
 ) -> InstrumentationHandle:
     """Instrument ``bot`` and serve its metrics; returns the handle to :meth:`~InstrumentationHandle.close`.
 
@@ -102,6 +108,9 @@ async def instrument(
         Seconds from which a command counts as slow and its timeline is kept (default 1.0).
     ``loop_block_threshold``
         Seconds of event-loop blocking after which the blocking stack is logged (default 0.5).
+    ``readiness``
+        What ``/readyz`` reports, if not :meth:`InstrumentationHandle.readiness` (a bot that drains
+        before it stops, say, reports itself not ready meanwhile); a dict with ``status``.
     """
     if not isinstance(bot, (commands.Bot, commands.AutoShardedBot)):
         raise TypeError(f"instrument() needs a discord.ext.commands.Bot, got {type(bot).__name__}")
@@ -120,6 +129,7 @@ async def instrument(
         basic_auth=basic_auth,
         slow_threshold=slow_threshold,
         loop_block_threshold=loop_block_threshold,
+        readiness=readiness,
     )
     _handles[bot] = handle
     try:
@@ -144,6 +154,7 @@ class InstrumentationHandle:
         basic_auth: tuple[str, str] | None,
         slow_threshold: float,
         loop_block_threshold: float,
+        readiness: Readiness | None = None,
     ) -> None:
         self.bot = bot
         self.registry = registry
@@ -162,13 +173,13 @@ class InstrumentationHandle:
             registry,
             host=host,
             port=port,
-            readiness=self.readiness,
+            readiness=readiness if readiness is not None else self.readiness,
             basic_auth=basic_auth,
             invocations=self.invocation_json,
         )
         #: True when each REST attempt is traced too (installed before the HTTP session existed).
         self.traces_attempts = False
-        self._collectors: list[Collector] = []  # the runtime collectors this handle registered
+        self._owns_collectors = False  # whether this handle registered the runtime collectors
         self._http_request: Callable[..., Any] | None = None  # the wrapper installed on bot.http
         self._saved_request: Any = None  # bot.http's own ``request`` instance attribute, if any
         self._trace: aiohttp.TraceConfig | None = None
@@ -209,10 +220,11 @@ class InstrumentationHandle:
 
     async def _open(self) -> None:
         self._install_rest_metrics()
-        self._collectors = _register_runtime_collectors(self.registry)
+        self._owns_collectors = not has_runtime_collectors(self.registry)
+        register_runtime_collectors(self.registry)
         self.commands.install()
         self.gateway.install()
-        self._adopt_connected_shards()
+        self.gateway.adopt_connected_shards()
         self.loop_monitor.start()
         await self.server.start()
         if not self.server.serves_invocations:  # neither loopback nor basic auth
@@ -221,20 +233,6 @@ class InstrumentationHandle:
                 "private (invocation timelines are not served there)",
                 self.server.url,
             )
-
-    def _adopt_connected_shards(self) -> None:
-        """Mark the shards already connected as up (instrumented late: their connect event is past)."""
-        bot = self.bot
-        if bot.is_closed():
-            return
-        if isinstance(bot, discord.AutoShardedClient):
-            up = [info.id for info in bot.shards.values() if not info.is_closed()]
-        else:
-            ws: Any = getattr(bot, "ws", None)
-            up = [bot.shard_id or 0] if ws is not None and getattr(ws, "open", False) else []
-        for shard_id in up:
-            # What the gateway instrumentation does on a connect event (no public method for it).
-            self.gateway._on_shard_up(shard_id)
 
     def _install_rest_metrics(self) -> None:
         http = self.bot.http
@@ -295,28 +293,20 @@ class InstrumentationHandle:
                     log.exception("instrumentation close: %s failed", what)
                     errors.append(exc)
 
-            # The render thread of the server's executor, joined after stop() (which only signals it).
-            executor = getattr(self.server, "_executor", None)
-            render_threads = list(getattr(executor, "_threads", ()))
-            # The gateway's latency task: uninstall() cancels it; it is awaited so none is left pending.
-            latency_task: asyncio.Task[None] | None = getattr(self.gateway, "_latency_task", None)
             await step("stopping the metrics server", self.server.stop)
-            await step("joining the render thread", lambda: _join_threads(render_threads))
             await step("stopping the loop monitor", self.loop_monitor.stop)
             await step("uninstalling the command instrumentation", self.commands.uninstall)
-            await step("uninstalling the gateway instrumentation", self.gateway.uninstall)
-            if latency_task is not None:
-                await step("ending the latency task", lambda: _finish(latency_task))
+            await step("uninstalling the gateway instrumentation", self.gateway.close)
             await step("unwrapping the REST requests", self._uninstall_rest_metrics)
-            await step("unregistering the runtime collectors", self._unregister_collectors)
+            if self._owns_collectors:
+                await step(
+                    "unregistering the runtime collectors",
+                    lambda: unregister_runtime_collectors(self.registry),
+                )
             if _handles.get(self.bot) is self:
                 del _handles[self.bot]
             if errors:
                 raise errors[0]
-
-    def _unregister_collectors(self) -> None:
-        owned, self._collectors = self._collectors, []
-        _unregister_runtime_collectors(self.registry, owned)
 
     async def __aenter__(self) -> InstrumentationHandle:
         return self
@@ -338,41 +328,3 @@ def _session_created(http: discord.http.HTTPClient) -> bool:
     if session is None:  # not discord.py 2.x's layout: judge by the login state
         return http.token is not None
     return bool(session) and not getattr(session, "closed", False)  # MISSING is falsy
-
-
-def _register_runtime_collectors(registry: CollectorRegistry) -> list[Collector]:
-    """Register the process and GC collectors; the ones *this* call added (none if already there)."""
-    with runtime_collectors._registered_lock:
-        present = registry in runtime_collectors._registered
-    registered = runtime_collectors.register_runtime_collectors(registry)
-    return [] if present else registered
-
-
-def _unregister_runtime_collectors(registry: CollectorRegistry, owned: list[Collector]) -> None:
-    if not owned:
-        return
-    for collector in owned:
-        with contextlib.suppress(KeyError):
-            registry.unregister(collector)
-    # register_runtime_collectors remembers a registry it served: forget it, so a later call
-    # (another instrument(), a launcher) registers them again instead of returning these.
-    with runtime_collectors._registered_lock:
-        if runtime_collectors._registered.get(registry) == owned:
-            del runtime_collectors._registered[registry]
-
-
-async def _join_threads(threads: list[Any]) -> None:
-    """Wait (without blocking the loop or starting a thread) until ``threads`` have ended."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + THREAD_EXIT_TIMEOUT
-    while any(t.is_alive() for t in threads):
-        if loop.time() > deadline:
-            log.warning("instrumentation close: a render thread did not end within %ss", THREAD_EXIT_TIMEOUT)
-            return
-        await asyncio.sleep(0.005)
-
-
-async def _finish(task: asyncio.Task[Any]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

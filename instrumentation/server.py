@@ -61,6 +61,8 @@ _DEBUG_PREFIX = "/debug/"
 GZIP_LEVEL = 1
 #: A readiness provider that takes longer than this is reported as not ready.
 READINESS_TIMEOUT = 5.0
+#: How long stop() waits for the render thread to end.
+THREAD_EXIT_TIMEOUT = 5.0
 #: GIL switch interval while rendering (seconds); the interpreter's default is 0.005.
 RENDER_SWITCH_INTERVAL = 0.0005
 
@@ -169,12 +171,25 @@ class MetricsServer:
         logger.info("Serving /metrics, /healthz, /readyz on %s", self.url)
 
     async def stop(self) -> None:
+        """Close the listening socket and end the render thread (waited for without blocking the
+        loop, for at most ``THREAD_EXIT_TIMEOUT``): nothing of the server is left running."""
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
         executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        if executor is None:
+            return
+        threads = list(executor._threads)  # the executor gives no other way to join
+        executor.shutdown(wait=False, cancel_futures=True)
+        # A thread cannot be awaited: its state is polled (a render in progress may take a moment),
+        # which neither blocks the loop nor starts another thread to join it.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + THREAD_EXIT_TIMEOUT
+        while any(thread.is_alive() for thread in threads):
+            if loop.time() > deadline:
+                logger.warning("The metrics render thread did not end within %ss", THREAD_EXIT_TIMEOUT)
+                return
+            await asyncio.sleep(0.005)
 
     async def __aenter__(self) -> MetricsServer:
         await self.start()

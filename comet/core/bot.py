@@ -1,7 +1,10 @@
 """CometBot: the discord.py bot, wired to the instrumentation so nothing is measured by hand.
 
-The bot takes its settings, its telemetry (metrics, monitors, scrubber — built once by the launcher)
-and its store in the constructor; extensions only use them, so a hot reload loses no count. It is an
+The bot takes its settings, its telemetry (metrics, memory tracker, scrubber — built once by the
+launcher) and its store in the constructor; extensions only use them, so a hot reload loses no
+count. The launcher instruments it with the library's one call, ``instrumentation.instrument(bot)``,
+as any discord.py bot would be; the bot's ``dispatch_taps`` make that instrumentation plain calls
+instead of listener tasks (``instrumentation.taps``). It is an
 ``AutoShardedBot`` always (one shard unless ``COMET_SHARD_COUNT`` / ``COMET_SHARD_IDS`` say otherwise).
 
 Every failure of a command is answered here, in the configured language, with a short clear message
@@ -30,8 +33,8 @@ from comet.core.telemetry import Telemetry
 from comet.core.tree import CometTree
 from instrumentation.bot_monitor import BotMonitor
 from instrumentation.commands import CommandInstrumentation
-from instrumentation.discord_api import install_request_metrics, trace_config
 from instrumentation.gateway import GatewayInstrumentation
+from instrumentation.install import InstrumentationHandle, handle_of
 from instrumentation.invocations import unwrap_error
 from instrumentation.recorder import FlightRecorder
 from instrumentation.taps import DispatchTaps
@@ -88,8 +91,6 @@ class CometBot(commands.AutoShardedBot):
             description="C.O.M.E.T. — Community of Oshilove, Moderation & Enjoyment, Together",
             help_command=LocalizedHelpCommand(),
             tree_cls=CometTree,
-            # Each REST attempt's status and rate limits (fixed when the HTTP session is created).
-            http_trace=trace_config(telemetry.metrics.discord_api),
             **sharding,
         )
         self._started = False
@@ -99,25 +100,41 @@ class CometBot(commands.AutoShardedBot):
         self.debug_mode: bool = settings.debug_mode  # the owner's debug cog reads it (and !reload watch)
         self.i18n = Translator(settings.locale)
         # Every REST body to Discord (messages, files, webhooks, interaction replies) is scrubbed.
-        install_http_scrubber(self, telemetry.scrubber)
-        install_request_metrics(self.http, telemetry.metrics.discord_api)  # outside the scrubber
+        install_http_scrubber(self, telemetry.scrubber)  # the REST metrics, installed later, wrap it
         # The tree's error handler first: the instrumentation wraps whatever handler is set.
         self.tree.error(self.on_app_command_error)
-        #: The recent slow and failed invocations (``!trace``, ``/debug/invocations/<id>``).
-        self.recorder = FlightRecorder(slow_threshold=settings.slow_threshold)
-        self.command_instrumentation = CommandInstrumentation(
-            self, telemetry.metrics, telemetry.response_times, recorder=self.recorder
-        )
-        self.gateway_instrumentation = GatewayInstrumentation(self, telemetry.metrics)
-        self.command_instrumentation.install()
-        self.gateway_instrumentation.install()
-        self.monitor = BotMonitor(
-            self,
-            metrics=telemetry.metrics,
-            process=telemetry.process,
-            shards_up=self.gateway_instrumentation.shards_up,
-            before_read=self.flush_metrics,
-        )
+
+    # -- the instrumentation (``instrumentation.instrument(bot)``, called by the launcher) -----------
+
+    @property
+    def instrumentation(self) -> InstrumentationHandle:
+        handle = handle_of(self)
+        if handle is None:
+            raise RuntimeError(
+                "CometBot is not instrumented: start it with comet.core.launcher.start_runtime"
+            )
+        return handle
+
+    @property
+    def instrumented(self) -> bool:
+        return handle_of(self) is not None
+
+    @property
+    def command_instrumentation(self) -> CommandInstrumentation:
+        return self.instrumentation.commands
+
+    @property
+    def gateway_instrumentation(self) -> GatewayInstrumentation:
+        return self.instrumentation.gateway
+
+    @property
+    def recorder(self) -> FlightRecorder:
+        """The recent slow and failed invocations (``!trace``, ``/debug/invocations/<id>``)."""
+        return self.instrumentation.recorder
+
+    @property
+    def monitor(self) -> BotMonitor:
+        return self.instrumentation.monitor
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
         # The instrumentation observes events synchronously here instead of as one task per listener.
@@ -161,8 +178,7 @@ class CometBot(commands.AutoShardedBot):
 
     def invocation_json(self, trace_id: str) -> dict[str, Any] | None:
         """A kept invocation's timeline (``/debug/invocations/<id>``, ``!trace``), or None."""
-        trace = self.recorder.last() if trace_id == "last" else self.recorder.get(trace_id)
-        return trace.as_dict() if trace is not None else None
+        return self.instrumentation.invocation_json(trace_id)
 
     async def setup_hook(self) -> None:
         install_rest_member_lookup()  # name and id lookups over REST, not the shard's gateway budget
@@ -209,12 +225,12 @@ class CometBot(commands.AutoShardedBot):
 
     def flush_metrics(self) -> None:
         """Write the instrumentation's pending batch now (it also does so by itself within 0.1 s)."""
-        self.command_instrumentation.flush()
-        self.gateway_instrumentation.flush()
+        if self.instrumented:
+            self.instrumentation.flush()
 
     def refresh_command_labels(self) -> list[str]:
         """Register every command name as a metric label (call after commands change)."""
-        return self.command_instrumentation.refresh_command_labels()
+        return self.command_instrumentation.refresh_command_labels() if self.instrumented else []
 
     async def add_cog(self, cog: commands.Cog, /, *args: Any, **kwargs: Any) -> None:
         await super().add_cog(cog, *args, **kwargs)
@@ -250,8 +266,9 @@ class CometBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         # A deliberate shutdown is not a gateway disconnect to alert on: stop counting first.
-        self.gateway_instrumentation.uninstall()
-        self.command_instrumentation.flush()
+        if self.instrumented:
+            self.gateway_instrumentation.uninstall()
+            self.command_instrumentation.flush()
         try:
             await super().close()
         except AttributeError:

@@ -36,6 +36,7 @@ from comet.core.bot import CometBot
 from comet.core.config import Settings
 from comet.core.telemetry import Telemetry
 from discord_emulator.endpoints import point_discord_at
+from instrumentation.install import InstrumentationHandle, instrument
 from instrumentation.logging import setup_debug_logging
 from instrumentation.metrics import default_registry
 from instrumentation.server import MetricsServer, PortInUseError
@@ -58,10 +59,15 @@ class Runtime:
     settings: Settings
     telemetry: Telemetry
     bot: CometBot
-    server: MetricsServer
+    #: What ``instrumentation.instrument(bot)`` installed: the metrics server, the loop monitor, ...
+    instrumentation: InstrumentationHandle
     store: Any = None
     bot_task: asyncio.Task[None] | None = None
     _closed: bool = field(default=False, repr=False)
+
+    @property
+    def server(self) -> MetricsServer:
+        return self.instrumentation.server
 
     def endpoints(self) -> dict[str, str]:
         base = self.server.url
@@ -92,8 +98,10 @@ class Runtime:
             self.bot_task.cancel()
             with contextlib.suppress(BaseException):
                 await self.bot_task
-        await self.telemetry.loop_monitor.stop()
-        await self.server.stop()
+        try:
+            await self.instrumentation.close()  # the server, the loop monitor, every hook
+        except Exception:
+            log.exception("Closing the instrumentation failed")
         if self.store is not None:
             try:
                 await self.store.close()
@@ -186,16 +194,17 @@ async def start_runtime(
         store = await open_store(settings, registry)
     try:
         bot = CometBot(settings, telemetry, store)
-        server = MetricsServer(
-            registry,
-            host=settings.metrics_host,
-            port=settings.metrics_port,
-            readiness=bot.readiness,
-            basic_auth=settings.metrics_basic_auth,
-            invocations=bot.invocation_json,
-        )
         try:
-            await server.start()
+            # Before the bot logs in, so that each REST attempt is traced too (see instrument()).
+            handle = await instrument(
+                bot,
+                host=settings.metrics_host,
+                port=settings.metrics_port,
+                registry=registry,
+                basic_auth=settings.metrics_basic_auth,
+                slow_threshold=settings.slow_threshold,
+                readiness=bot.readiness,
+            )
         except PortInUseError as exc:
             raise StartupError(
                 f"{exc}. Set COMET_METRICS_PORT to a free port (each shard process needs its own)."
@@ -209,8 +218,7 @@ async def start_runtime(
         if store is not None:
             await store.close()
         raise
-    telemetry.loop_monitor.start()
-    return Runtime(settings=settings, telemetry=telemetry, bot=bot, server=server, store=store)
+    return Runtime(settings=settings, telemetry=telemetry, bot=bot, instrumentation=handle, store=store)
 
 
 @dataclass

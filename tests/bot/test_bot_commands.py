@@ -98,7 +98,7 @@ async def test_each_invocation_is_counted_once_with_its_kind(comet: Harness) -> 
     assert env.sample("comet_command_duration_seconds_count", command="ping", kind="slash") == 1
     assert env.sample("comet_command_duration_seconds_count", command="ping", kind="prefix") == 2
     assert env.sample("comet_command_duration_seconds_sum", command="ping", kind="prefix") > 0
-    assert len(env.telemetry.response_times) == 3
+    assert len(env.bot.instrumentation.response_times) == 3
 
     # Registered commands are pre-initialised at 0 (success and error) for the kinds they have: a
     # hybrid as prefix and slash, a plain app command as slash only (it can never run as prefix).
@@ -150,7 +150,7 @@ async def test_slow_commands_show_in_duration_and_health(comet: Harness) -> None
     await wait_until(lambda: env.commands("work", "slash", "success") == 1)
     waited = time.perf_counter() - sent
     assert 0.2 <= assert_one_observation_in_its_buckets(env, "work", "slash") <= waited
-    assert env.telemetry.response_times.get_average_response_time() >= 0.25
+    assert env.bot.instrumentation.response_times.get_average_response_time() >= 0.25
     reply = await env.ask("!stats", author=DEMO.member_ids[2])
     slowest = reply.content.split("時間のかかるコマンド (平均):")[1]
     assert slowest.strip().startswith("1. work")

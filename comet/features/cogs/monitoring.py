@@ -50,7 +50,7 @@ class Monitoring(CometCog, name="Monitoring"):
         t = bot.i18n.t
         health = await bot.monitor.health_check()
         usage = await bot.monitor.collect_metrics()
-        times = bot.telemetry.response_times
+        times = bot.instrumentation.response_times
         status = t(f"core.health.status.{health['status']}")
         lines = [
             t("core.health.title"),
