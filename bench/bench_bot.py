@@ -36,6 +36,7 @@ from typing import Any
 import aiohttp
 import discord
 import discord.http
+import discord.webhook.async_
 from discord.webhook.async_ import AsyncWebhookAdapter
 
 from comet.core.config import Settings
@@ -121,13 +122,13 @@ async def instrumentation(runtime: Runtime, on: bool) -> None:
 
 #: The process-wide patches of the REST metrics: (owner, attribute), each restorable by ``__wrapped__``.
 REST_PATCHES = ((discord.http.Ratelimit, "acquire"), (discord.http.Ratelimit, "__aexit__"),
-                (AsyncWebhookAdapter, "request"))  # fmt: skip
+                (AsyncWebhookAdapter, "request"), (discord.http, "json_or_text"),
+                (discord.webhook.async_, "json_or_text"))  # fmt: skip
 
 
 def rest_and_recorder(runtime: Runtime, on: bool, saved: dict[str, Any]) -> None:
-    """The REST metrics (the request wrapper and the process-wide bucket and webhook patches) and the
-    flight recorder on or off (the aiohttp trace stays installed: it is fixed with the HTTP session;
-    without a call to join it returns at once)."""
+    """The REST metrics (the request wrapper and the process-wide attempt, bucket and webhook
+    patches) and the flight recorder on or off."""
     bot = runtime.bot
     if "wrapped" not in saved:
         saved["wrapped"], saved["recorder"] = bot.http.request, bot.command_instrumentation.recorder

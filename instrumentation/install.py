@@ -6,11 +6,10 @@ What a bot that is not ``CometBot`` would otherwise wire by hand, with safe defa
   DMs included) with the flight recorder of slow and failed invocations;
 * the gateway instrumentation (events by type, shard state, latency, readiness, cache sizes);
 * the runtime collectors (``process_*``, ``python_gc_*``) and the event-loop lag monitor;
-* the Discord REST metrics: every ``HTTPClient.request`` call is timed; each HTTP *attempt*
-  (429s, retries, connection errors) is observed too when the call comes before the bot's HTTP
-  session exists (before ``start``/``login``): discord.py reads ``bot.http.http_trace`` when it
-  creates the session in ``HTTPClient.static_login``, so it is set there. From ``setup_hook`` the
-  session already exists; then only ``request`` is timed, and an INFO line says why;
+* the Discord REST metrics: every call (``bot.http`` and the webhook adapter's interaction
+  responses) is timed, and each HTTP *attempt* (429s and their scope, retries, the waits) is
+  observed, whether ``instrument()`` runs before ``start`` or in ``setup_hook``
+  (:mod:`instrumentation.discord_api` says how, and why not with aiohttp's ``http_trace``);
 * the metrics server: ``/metrics``, ``/healthz``, ``/readyz`` (200 while the bot is ready, not
   closed and its gateway connections are up) and ``/debug/invocations/<id>`` (only on a loopback
   host or with basic auth; see :class:`~instrumentation.server.MetricsServer`).
@@ -34,7 +33,6 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
 import discord
 from discord.ext import commands
 from prometheus_client import CollectorRegistry
@@ -46,7 +44,7 @@ from instrumentation.collectors import (
     unregister_runtime_collectors,
 )
 from instrumentation.commands import CommandInstrumentation
-from instrumentation.discord_api import install_request_metrics, trace_config, uninstall_webhook_metrics
+from instrumentation.discord_api import install_request_metrics, uninstall_webhook_metrics
 from instrumentation.gateway import GatewayInstrumentation
 from instrumentation.loop import LoopLagMonitor
 from instrumentation.metrics import Metrics, default_registry
@@ -86,9 +84,9 @@ async def instrument(
 ) -> InstrumentationHandle:
     """Instrument ``bot`` and serve its metrics; returns the handle to :meth:`~InstrumentationHandle.close`.
 
-    Call from a coroutine on the bot's loop: before ``await bot.start(...)`` (all REST metrics),
-    or in ``setup_hook`` (REST attempts not traced). ``bot.run()`` users: ``setup_hook``, or
-    ``await bot.load_extension("instrumentation.ext")`` there.
+    Call from a coroutine on the bot's loop: before ``await bot.start(...)``, or in ``setup_hook``
+    (``bot.run()`` users; or ``await bot.load_extension("instrumentation.ext")`` there); the
+    result is the same.
 
     ``host``
         Where the server listens. ``127.0.0.1`` (default): only this machine can scrape, and
@@ -177,12 +175,9 @@ class InstrumentationHandle:
             basic_auth=basic_auth,
             invocations=self.invocation_json,
         )
-        #: True when each REST attempt is traced too (installed before the HTTP session existed).
-        self.traces_attempts = False
         self._owns_collectors = False  # whether this handle registered the runtime collectors
         self._http_request: Callable[..., Any] | None = None  # the wrapper installed on bot.http
         self._saved_request: Any = None  # bot.http's own ``request`` instance attribute, if any
-        self._trace: aiohttp.TraceConfig | None = None
         self._close_lock = asyncio.Lock()
         self._closed = False
 
@@ -236,34 +231,13 @@ class InstrumentationHandle:
 
     def _install_rest_metrics(self) -> None:
         http = self.bot.http
-        api = self.metrics.discord_api
-        if _session_created(http):
-            log.info(
-                "Discord REST calls are timed, but not each attempt (429s, retries): the bot's HTTP "
-                "session already exists (instrument() called after login, e.g. in setup_hook); "
-                "call it before bot.start() for those"
-            )
-        elif http.http_trace is not None:
-            log.info(
-                "Discord REST calls are timed, but not each attempt (429s, retries): the bot already "
-                "has its own http_trace, which discord.py allows only one of"
-            )
-        else:
-            self._trace = trace_config(api)
-            http.http_trace = self._trace  # read by HTTPClient.static_login when it creates the session
-            self.traces_attempts = True
         self._saved_request = http.__dict__.get("request")
-        install_request_metrics(http, api)
+        install_request_metrics(http, self.metrics.discord_api)
         self._http_request = http.__dict__.get("request")
 
     def _uninstall_rest_metrics(self) -> None:
         http = self.bot.http
         uninstall_webhook_metrics(http)
-        if self._trace is not None:
-            if http.http_trace is self._trace:
-                # A session created meanwhile keeps it; its hooks only act inside a timed call.
-                http.http_trace = None
-            self._trace = None
         ours, self._http_request = self._http_request, None
         if ours is None:
             return
@@ -313,18 +287,3 @@ class InstrumentationHandle:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-# -- helpers -----------------------------------------------------------------------------------------
-
-
-def _session_created(http: discord.http.HTTPClient) -> bool:
-    """Whether ``http`` has an open aiohttp session (created by ``static_login`` at login).
-
-    ``static_login`` creates a new session at every login, from ``http.http_trace``; a closed one
-    (a closed bot) does not count.
-    """
-    session = getattr(http, "_HTTPClient__session", None)
-    if session is None:  # not discord.py 2.x's layout: judge by the login state
-        return http.token is not None
-    return bool(session) and not getattr(session, "closed", False)  # MISSING is falsy

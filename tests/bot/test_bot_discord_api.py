@@ -5,12 +5,16 @@ waited, and no label value is a snowflake."""
 from __future__ import annotations
 
 import re
+import socket
 
+import aiohttp
+import discord.http
 import pytest
 from harness import Harness
 from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
+from discord_emulator.endpoints import point_discord_at, restoring_endpoints
 from instrumentation.discord_api import route_templates
 
 MESSAGES = "/channels/{channel_id}/messages"
@@ -109,3 +113,22 @@ async def test_an_interaction_response_is_timed_under_its_route_template(comet: 
     assert (await comet.slash("ping")).content
     await wait_until(lambda: _duration(comet, "_count", **callback, status="2xx") == 1)
     assert comet.sample("comet_discord_request_attempts_total", **callback, status="2xx") == 1
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:  # bound, never listening: a connection to it is refused
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.asyncio
+async def test_a_call_that_gets_no_answer_is_a_connection_error(comet: Harness) -> None:
+    me = {"route": "/users/@me", "method": "GET", "status": "error"}
+    with restoring_endpoints():
+        point_discord_at(f"http://127.0.0.1:{_closed_port()}/api/v10", comet.emulator.gateway_url)
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await comet.bot.http.request(discord.http.Route("GET", "/users/@me"))
+    assert comet.sample("comet_discord_connection_errors_total", error="ClientConnectorError") == 1
+    assert comet.sample("comet_discord_request_attempts_total", **me) == 1
+    assert _duration(comet, "_count", **me) == 1
+    assert comet.sample("comet_discord_request_retries_total") == 0
