@@ -88,8 +88,11 @@ def route_label(path: str) -> str:
     return path if path in route_templates() else OTHER
 
 
+_STATUS_CLASSES = {status: f"{status // 100}xx" for status in range(200, 600)}
+
+
 def status_class(status: int) -> str:
-    return f"{status // 100}xx" if 200 <= status < 600 else "error"
+    return _STATUS_CLASSES.get(status, "error")
 
 
 class DiscordApiMetrics:
@@ -203,7 +206,9 @@ def install_request_metrics(http: discord.http.HTTPClient, metrics: DiscordApiMe
     # wraps: attributes the inner wrapper carries (the scrubber's mark) stay visible on the outside.
     @functools.wraps(inner)
     async def request(route: discord.http.Route, **kwargs: Any) -> Any:
-        call, token, started = _begin(metrics, route)
+        call = _Call(metrics, route_label(route.path), route.method if route.method in METHODS else OTHER)
+        token = _CURRENT.set(call)
+        started = time.perf_counter()
         status = "error"
         try:
             result = await inner(route, **kwargs)

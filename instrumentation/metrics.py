@@ -311,6 +311,18 @@ class Metrics:
         self._preinitialise()
 
     def _preinitialise(self) -> None:
+        for event in ("MESSAGE_CREATE", "INTERACTION_CREATE", "GUILD_CREATE", "READY", "RESUMED"):
+            self.gateway_events.labels(event)
+        # ``unknown`` is only ever a command that was not found (or refused before it resolved).
+        for kind in COMMAND_KINDS:
+            self.commands.labels(UNKNOWN, kind, "not_found")
+        self._commands = frozenset({UNKNOWN})
+
+    def preinitialise_application_series(self) -> None:
+        """Pre-initialise what only an application that records them can make non-zero: the log
+        records by level (the counting log handler), extension loads and reloads, automod actions.
+        The COMET bot calls this; a bot instrumented by ``instrument()`` records none of them, so
+        its exposition carries no zero that could never move."""
         for level in LOG_LEVELS:
             self.log_records.labels(level)
         for operation in ("load", "reload", "unload"):
@@ -318,12 +330,6 @@ class Metrics:
                 self.extension_reloads.labels(operation, outcome)
         for action in AUTOMOD_ACTIONS:
             self.automod_actions.labels(action)
-        for event in ("MESSAGE_CREATE", "INTERACTION_CREATE", "GUILD_CREATE", "READY", "RESUMED"):
-            self.gateway_events.labels(event)
-        # ``unknown`` is only ever a command that was not found (or refused before it resolved).
-        for kind in COMMAND_KINDS:
-            self.commands.labels(UNKNOWN, kind, "not_found")
-        self._commands = frozenset({UNKNOWN})
 
     # -- bounded labels -----------------------------------------------------------------------
 

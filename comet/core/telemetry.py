@@ -41,6 +41,7 @@ class Telemetry:
         """Metrics on ``registry`` (once per registry), the memory tracker, the scrubber."""
         metrics = Metrics.for_registry(registry)
         metrics.set_build_info(comet_version(), discord.__version__)
+        metrics.preinitialise_application_series()
         metrics.register_shards(settings.effective_shard_ids)
         return cls(
             registry=registry,
