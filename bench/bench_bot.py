@@ -234,6 +234,7 @@ async def measure(
     # 2. REST metrics and recorder: both on / both off / both off again (noise control), in turn.
     saved: dict[str, Any] = {}
     recorder_rates: dict[str, list[float]] = {"on": [], "off": [], "control": []}
+    recorder_cpu: dict[str, list[float]] = {"on": [], "off": [], "control": []}
     # Cycles alternate on/off/control and control/off/on, so that no side always follows another.
     order = [
         s for c in range(RECORDER_ROUNDS) for s in (("on", "off", "control"), ("control", "off", "on"))[c % 2]
@@ -241,7 +242,10 @@ async def measure(
     for side in order:
         rest_and_recorder(runtime, side == "on", saved)
         gc.collect()
-        recorder_rates[side].append((await load_round(http, control, load))["per_second"])
+        cpu_before = time.process_time()
+        result = await load_round(http, control, load)
+        recorder_cpu[side].append((time.process_time() - cpu_before) / result["round_trips"] * 1e6)
+        recorder_rates[side].append(result["per_second"])
     rest_and_recorder(runtime, True, saved)
 
     # 3. Scrapes under load: the worst loop lag with vs without a scraper in another process.
@@ -268,6 +272,7 @@ async def measure(
         "latencies": latencies,
         "counted": counted,
         "recorder_rates": recorder_rates,
+        "recorder_cpu": recorder_cpu,
         "worst": worst,
         "scrape_times": scrape_times,
         "scrape_bytes": scrape_bytes,
@@ -329,8 +334,20 @@ def report(r: dict[str, Any]) -> None:
     verdict = "within" if abs(1 - full_ratio) <= noise else "OUTSIDE"
     print(
         f"\nREST metrics and flight recorder, {RECORDER_ROUNDS} rounds each of on / off / off again:\n"
-        f"  on / off (medians) {full_ratio:.3f}; noise control off-again / off {control_ratio:.3f}, "
+        f"  rt/s on / off (medians) {full_ratio:.3f}; noise control off-again / off {control_ratio:.3f}, "
         f"its adjacent pairs spread +-{noise:.3f}: the cost is {verdict} the noise"
+    )
+    cpu = r["recorder_cpu"]
+    cpu_base = statistics.median(cpu["off"])
+    cpu_ratio = statistics.median(cpu["on"]) / cpu_base
+    cpu_control = statistics.median(cpu["control"]) / cpu_base
+    cpu_pairs = [abs(1 - a / b) for a, b in zip(cpu["control"], cpu["off"], strict=True)]
+    verdict = "within" if abs(1 - cpu_ratio) <= max(cpu_pairs) else "OUTSIDE"
+    print(
+        f"  CPU per round trip (this process, the bot's): off {cpu_base:.0f} us, on / off {cpu_ratio:.3f} "
+        f"(+{statistics.median(cpu['on']) - cpu_base:.1f} us); noise control {cpu_control:.3f}, its adjacent "
+        f"pairs spread +-{max(cpu_pairs):.3f} (median {statistics.median(cpu_pairs):.3f}): "
+        f"the cost is {verdict} the noise"
     )
 
     times = sorted(r["scrape_times"])

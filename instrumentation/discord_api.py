@@ -189,7 +189,9 @@ def _end(call: _Call, token: Any, started: float, status: str) -> None:
     duration = time.perf_counter() - started
     call.metrics.duration_child(call.route, call.method, status).observe(duration)
     # A step of the invocation this call was made for, if any (the flight recorder).
-    recorder.note("rest", f"{call.method} {call.route}", duration, status, call.waited)
+    trace = recorder.current()
+    if trace is not None:
+        trace.add("rest", f"{call.method} {call.route}", duration, status, call.waited)
 
 
 def _status_of(exc: BaseException) -> str:
