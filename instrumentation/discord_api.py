@@ -178,20 +178,31 @@ _CURRENT: ContextVar[_Call | None] = ContextVar("comet_discord_call", default=No
 Request = Callable[..., Awaitable[Any]]
 
 
-def _begin(metrics: DiscordApiMetrics, route: discord.http.Route) -> tuple[_Call, Any, float]:
-    method = route.method if route.method in METHODS else OTHER
-    call = _Call(metrics, route_label(route.path), method)
-    return call, _CURRENT.set(call), time.perf_counter()
+async def _observed(metrics: DiscordApiMetrics, route: discord.http.Route, reply: Awaitable[Any]) -> Any:
+    """Await ``reply`` (discord.py's own coroutine for the call, not started yet) as one timed call.
 
-
-def _end(call: _Call, token: Any, started: float, status: str) -> None:
-    _CURRENT.reset(token)
-    duration = time.perf_counter() - started
-    call.metrics.duration_child(call.route, call.method, status).observe(duration)
-    # A step of the invocation this call was made for, if any (the flight recorder).
-    trace = recorder.current()
-    if trace is not None:
-        trace.add("rest", f"{call.method} {call.route}", duration, status, call.waited)
+    The wrappers return this coroutine instead of awaiting it in one of their own, so a call runs
+    through one added frame. It starts in the caller's task, where the ``ContextVar`` is set."""
+    call = _Call(metrics, route_label(route.path), route.method if route.method in METHODS else OTHER)
+    token = _CURRENT.set(call)
+    started = time.perf_counter()
+    status = "error"
+    try:
+        result = await reply
+        status = "2xx"  # discord.py returns only for 2xx answers
+        return result
+    except BaseException as exc:
+        status = _status_of(exc)
+        _connection_error(call, exc)
+        raise
+    finally:
+        _CURRENT.reset(token)
+        duration = time.perf_counter() - started
+        metrics.duration_child(call.route, call.method, status).observe(duration)
+        # A step of the invocation this call was made for, if any (the flight recorder).
+        trace = recorder.current()
+        if trace is not None:
+            trace.add("rest", f"{call.method} {call.route}", duration, status, call.waited)
 
 
 def _status_of(exc: BaseException) -> str:
@@ -207,23 +218,10 @@ def install_request_metrics(http: discord.http.HTTPClient, metrics: DiscordApiMe
 
     # wraps: attributes the inner wrapper carries (the scrubber's mark) stay visible on the outside.
     @functools.wraps(inner)
-    async def request(route: discord.http.Route, **kwargs: Any) -> Any:
-        call = _Call(metrics, route_label(route.path), route.method if route.method in METHODS else OTHER)
-        token = _CURRENT.set(call)
-        started = time.perf_counter()
-        status = "error"
-        try:
-            result = await inner(route, **kwargs)
-            status = "2xx"  # discord.py returns only for 2xx answers
-            return result
-        except BaseException as exc:
-            status = _status_of(exc)
-            _connection_error(call, exc)
-            raise
-        finally:
-            _end(call, token, started, status)
+    def request(route: discord.http.Route, **kwargs: Any) -> Awaitable[Any]:
+        return _observed(metrics, route, inner(route, **kwargs))
 
-    http.request = request  # type: ignore[method-assign]
+    http.request = request  # type: ignore[method-assign,assignment]
     _patch_attempts()
     _patch_bucket_waits()
     _patch_webhook_adapter()
@@ -256,27 +254,16 @@ def _patch_webhook_adapter() -> None:
         return
 
     @functools.wraps(original)
-    async def request(
+    def request(
         self: AsyncWebhookAdapter, route: discord.http.Route, session: Any, **kwargs: Any
-    ) -> Any:
+    ) -> Awaitable[Any]:
         metrics = _metrics_of_session(session)
         if metrics is None:  # a webhook on a session of its own, or no instrumented bot
-            return await original(self, route, session, **kwargs)
-        call, token, started = _begin(metrics, route)
-        status = "error"
-        try:
-            result = await original(self, route, session, **kwargs)
-            status = "2xx"
-            return result
-        except BaseException as exc:
-            status = _status_of(exc)
-            _connection_error(call, exc)
-            raise
-        finally:
-            _end(call, token, started, status)
+            return original(self, route, session, **kwargs)
+        return _observed(metrics, route, original(self, route, session, **kwargs))
 
     setattr(request, _MARK, True)
-    AsyncWebhookAdapter.request = request  # type: ignore[method-assign]
+    AsyncWebhookAdapter.request = request  # type: ignore[method-assign,assignment]
 
 
 def _connection_error(call: _Call, exc: BaseException) -> None:
