@@ -59,8 +59,9 @@ async def run_load(
             raise ValueError(f"unknown channel {cid}")
     loop = asyncio.get_running_loop()
     bot_id = emu.world.bot.id
-    # Replies in one channel come back in order (discord.py sends one request at a time per
-    # channel without rate-limit headers), so each reply answers the oldest pending message.
+    # Each reply answers the oldest pending message of its channel: the count is exact; with
+    # several in flight per channel (discord.py sends them concurrently, the bucket headers allowing
+    # it) a latency may belong to a neighbour of the same channel.
     pending: dict[int, deque[asyncio.Future[None]]] = {cid: deque() for cid in channel_ids}
 
     def on_message(message: StoredMessage) -> None:
