@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
+from processes import child_env
 from prometheus_client import CollectorRegistry
 
 from comet.core.storage import SCHEMA_VERSION, StorageError, Store, migrations
@@ -264,3 +266,78 @@ async def test_two_processes_opening_a_new_file_at_once_migrate_it_once(tmp_path
     with sqlite3.connect(path) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert versions == list(range(1, SCHEMA_VERSION + 1))
+
+
+@pytest.mark.asyncio
+async def test_an_open_that_sqlite_answers_locked_at_once_tries_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SQLite answers "database is locked" without waiting in its busy handler where waiting could
+    deadlock (another process switching the new file to WAL or migrating it): the open tries again."""
+    real_configure = Store._configure
+    answers = iter([sqlite3.OperationalError("database is locked")])
+
+    async def configure_busy_once(self: Store, busy_timeout: float, synchronous: str) -> None:
+        for error in answers:
+            raise error
+        await real_configure(self, busy_timeout, synchronous)
+
+    monkeypatch.setattr(Store, "_configure", configure_busy_once)
+    with caplog.at_level(logging.INFO, logger="comet.core.storage"):
+        store = await Store.open(tmp_path / "comet.db", registry=CollectorRegistry())
+    try:
+        assert await store.schema_version() == SCHEMA_VERSION
+    finally:
+        await store.close()
+    assert any("is busy" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_a_file_that_stays_locked_fails_the_open_after_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "comet.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process that holds the new file and never lets go
+    try:
+        with pytest.raises(StorageError) as failure:
+            await Store.open(path, registry=CollectorRegistry(), busy_timeout=0.2)
+        assert failure.value.kind == "locked"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+OPEN_IN_A_CHILD = """
+import asyncio, sys
+from prometheus_client import CollectorRegistry
+from comet.core.storage import Store
+
+async def main() -> None:
+    store = await Store.open(sys.argv[1], registry=CollectorRegistry())
+    await store.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.asyncio
+async def test_four_processes_starting_on_one_new_file_all_open_it(tmp_path: Path) -> None:
+    """Real processes, as four shard processes starting at once (before the retry, about one start
+    in ten of four processes failed with "database is locked")."""
+    for attempt in range(6):
+        path = tmp_path / f"comet-{attempt}.db"
+        children = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                OPEN_IN_A_CHILD,
+                str(path),
+                env=child_env(),
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for _ in range(4)
+        ]
+        errors = [(await child.communicate())[1].decode() for child in children]
+        assert [child.returncode for child in children] == [0] * 4, errors
+        with sqlite3.connect(path) as conn:
+            versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
+        assert sorted(versions) == list(range(1, SCHEMA_VERSION + 1))

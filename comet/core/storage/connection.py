@@ -31,6 +31,8 @@ T = TypeVar("T")
 
 #: How long a failed open waits for aiosqlite's worker thread to end (it has one no-op left to run).
 _WORKER_JOIN_TIMEOUT = 5.0
+#: Seconds between two tries of setting up a file that another process is setting up too.
+SET_UP_RETRY_DELAY = 0.02
 
 
 async def _wait_for_worker(connection: aiosqlite.Connection) -> None:
@@ -104,8 +106,7 @@ class StoreBase:
             raise
         store = cls(conn, db_path, read_only=read_only, registry=registry)
         try:
-            await store._configure(busy_timeout, synchronous)
-            await store._migrate()
+            await store._set_up(busy_timeout, synchronous)
         except sqlite3.Error as exc:
             await conn.close()
             raise StorageError(classify(exc), "open", f"{db_path}: {exc}") from exc
@@ -120,6 +121,28 @@ class StoreBase:
             ", read-only" if read_only else "",
         )
         return store
+
+    async def _set_up(self, busy_timeout: float, synchronous: str) -> None:
+        """Configure the connection and migrate, again while another process holds the file, for at
+        most ``busy_timeout``.
+
+        SQLite answers "database is locked" at once, without waiting in its busy handler, where
+        waiting could deadlock: two shard processes starting on one new file, one switching it to
+        WAL or migrating while the other reads it (seen here about once in ten starts of four
+        processes). Both steps are idempotent, so the one that lost tries again.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + busy_timeout
+        while True:
+            try:
+                await self._configure(busy_timeout, synchronous)
+                await self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                if classify(exc) != "locked" or loop.time() >= deadline:
+                    raise
+                log.info("storage open: %s is busy (%s); trying again", self.path, exc)
+                await asyncio.sleep(SET_UP_RETRY_DELAY)  # the other process's step takes milliseconds
 
     async def _configure(self, busy_timeout: float, synchronous: str) -> None:
         await self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
