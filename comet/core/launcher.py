@@ -195,7 +195,7 @@ async def start_runtime(
     try:
         bot = CometBot(settings, telemetry, store)
         try:
-            # Before the bot logs in, so that each REST attempt is traced too (see instrument()).
+            # Before the bot logs in: the REST calls of the login itself are timed too.
             handle = await instrument(
                 bot,
                 host=settings.metrics_host,
