@@ -337,3 +337,27 @@ def test_an_unregistered_metric_leaves_the_cache() -> None:
     gc.collect()
     assert len(exposition._families) == 0
     assert exposition.render(TEXT_FORMAT) == b""
+
+
+APPLICATION_FAMILIES = ("comet_log_records", "comet_extension_reloads", "comet_automod_actions")
+
+
+def _samples_of(registry: CollectorRegistry, names: Iterable[str]) -> int:
+    return sum(len(family.samples) for family in registry.collect() if family.name in names)
+
+
+def test_what_only_an_application_records_is_pre_initialised_by_the_application_alone() -> None:
+    """A bot instrumented by instrument() never counts log records, extension loads or automod
+    actions: zeros there could never move, so only the COMET bot (its telemetry) creates them."""
+    registry = CollectorRegistry()
+    metrics = Metrics.for_registry(registry)
+    assert _samples_of(registry, APPLICATION_FAMILIES) == 0
+    metrics.preinitialise_application_series()
+    assert registry.get_sample_value("comet_log_records_total", {"level": "ERROR"}) == 0
+    assert (
+        registry.get_sample_value(
+            "comet_extension_reloads_total", {"operation": "reload", "outcome": "error"}
+        )
+        == 0
+    )
+    assert registry.get_sample_value("comet_automod_actions_total", {"action": "timeout"}) == 0
