@@ -132,3 +132,20 @@ async def test_a_call_that_gets_no_answer_is_a_connection_error(comet: Harness) 
     assert comet.sample("comet_discord_request_attempts_total", **me) == 1
     assert _duration(comet, "_count", **me) == 1
     assert comet.sample("comet_discord_request_retries_total") == 0
+
+
+@pytest.mark.asyncio
+async def test_a_5xx_that_discord_py_retries_is_one_call_of_two_attempts(comet: Harness) -> None:
+    sent = {"route": MESSAGES, "method": "POST"}
+    before = {status: comet.sample("comet_discord_request_attempts_total", **sent, status=status)
+              for status in ("2xx", "5xx")}  # fmt: skip
+    calls_before = _duration(comet, "_count", **sent, status="2xx")
+    retries_before = comet.sample("comet_discord_request_retries_total")
+    comet.emulator.faults.server_error(502, f"POST {MESSAGES}", count=1)
+    assert (await comet.ask("!ping", timeout=8)).content  # discord.py waits 1 s, then retries
+    await _sends_done(comet, calls_before)
+    assert comet.sample("comet_discord_request_attempts_total", **sent, status="5xx") == before["5xx"] + 1
+    assert comet.sample("comet_discord_request_attempts_total", **sent, status="2xx") == before["2xx"] + 1
+    assert comet.sample("comet_discord_request_retries_total") == retries_before + 1
+    assert _duration(comet, "_count", **sent, status="2xx") == calls_before + 1  # one call, answered
+    assert _duration(comet, "_count", **sent, status="5xx") == 0
