@@ -191,7 +191,7 @@ def register_runtime_collectors(registry: CollectorRegistry) -> list[Collector]:
 
 
 def has_runtime_collectors(registry: CollectorRegistry) -> bool:
-    """Whether :func:`register_runtime_collectors` registered them on ``registry`` (and they are there)."""
+    """Whether :func:`register_runtime_collectors` registered them on ``registry`` (none unregistered)."""
     with _registered_lock:
         return registry in _registered
 

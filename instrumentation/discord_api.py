@@ -41,7 +41,6 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import logging
 import re
 import time
 import weakref
@@ -57,8 +56,13 @@ from discord.webhook.async_ import AsyncWebhookAdapter
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from instrumentation import recorder
+from instrumentation.fail_open import HookFailures, HookRegistry
 
-log = logging.getLogger(__name__)
+#: The ``hook`` labels of ``comet_instrumentation_errors_total`` the REST seams fail open under.
+HOOKS = HookRegistry()
+REST_CALL = HOOKS.declare("rest_call")
+REST_ATTEMPT = HOOKS.declare("rest_attempt")
+REST_BUCKET_WAIT = HOOKS.declare("rest_bucket_wait")
 
 OTHER = "other"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -97,7 +101,9 @@ def status_class(status: int) -> str:
 class DiscordApiMetrics:
     """The REST metrics of one registry."""
 
-    def __init__(self, registry: CollectorRegistry, prefix: str = "comet") -> None:
+    def __init__(self, registry: CollectorRegistry, errors: Counter, prefix: str = "comet") -> None:
+        #: Failures of the REST bookkeeping, counted in ``errors{hook}``; the call itself goes on.
+        self.hook_failures = HookFailures(errors, HOOKS.names)
         self.request_duration = Histogram(
             f"{prefix}_discord_request_duration_seconds",
             "Time of one Discord REST call, in seconds: queueing, every attempt and rate-limit wait.",
@@ -188,32 +194,50 @@ async def _observed(metrics: DiscordApiMetrics, route: discord.http.Route, reply
     """Await ``reply`` (discord.py's own coroutine for the call, not started yet) as one timed call.
 
     The wrappers return this coroutine instead of awaiting it in one of their own, so a call runs
-    through one added frame. It runs in the caller's task, by which the seams below find the call."""
-    call = _Call(metrics, route_label(route.path), route.method if route.method in METHODS else OTHER)
-    task = asyncio.current_task()
-    outer = _calls.get(task)
-    _calls[task] = call
-    started = time.perf_counter()
+    through one added frame. It runs in the caller's task, by which the seams below find the call.
+    The bookkeeping fails open: the call is awaited, and its answer or error passed on, whatever
+    happens to it (counted under ``rest_call``)."""
+    try:
+        call = _Call(metrics, route_label(route.path), route.method if route.method in METHODS else OTHER)
+        task = asyncio.current_task()
+        outer = _calls.get(task)
+        _calls[task] = call
+        started = time.perf_counter()
+    except Exception:
+        metrics.hook_failures.record(REST_CALL)
+        return await reply
     status = "error"
+    error: BaseException | None = None
     try:
         result = await reply
         status = "2xx"  # discord.py returns only for 2xx answers
         return result
     except BaseException as exc:
         status = _status_of(exc)
-        _connection_error(call, exc)
+        error = exc
         raise
     finally:
-        if outer is None:
-            del _calls[task]
-        else:
-            _calls[task] = outer
-        duration = time.perf_counter() - started
-        metrics.duration_child(call.route, call.method, status).observe(duration)
-        # A step of the invocation this call was made for, if any (the flight recorder).
-        trace = recorder.current()
-        if trace is not None:
-            trace.add("rest", f"{call.method} {call.route}", duration, status, call.waited)
+        try:
+            _end(call, task, outer, started, status, error)
+        except Exception:
+            metrics.hook_failures.record(REST_CALL)
+
+
+def _end(
+    call: _Call, task: Any, outer: _Call | None, started: float, status: str, error: BaseException | None
+) -> None:
+    if outer is None:
+        del _calls[task]
+    else:
+        _calls[task] = outer
+    duration = time.perf_counter() - started
+    call.metrics.duration_child(call.route, call.method, status).observe(duration)
+    if error is not None:
+        _connection_error(call, error)
+    # A step of the invocation this call was made for, if any (the flight recorder).
+    trace = recorder.current()
+    if trace is not None:
+        trace.add("rest", f"{call.method} {call.route}", duration, status, call.waited)
 
 
 def _status_of(exc: BaseException) -> str:
@@ -331,7 +355,7 @@ def _patch_attempts() -> None:
         try:
             _attempt(call, response)
         except Exception:  # fail open: discord.py reads its answer whatever happened here
-            log.exception("Discord REST metrics: recording an attempt failed")
+            call.metrics.hook_failures.record(REST_ATTEMPT)
             return original(response)
         return _read_retry_after(call, original(response)) if response.status == 429 else original(response)
 
@@ -346,8 +370,11 @@ def _bucket_waited(started: float) -> None:
         return
     waited = time.perf_counter() - started
     if waited >= BUCKET_WAIT_MIN:
-        call.metrics.rate_limit_wait.labels("bucket").inc(waited)
-        call.waited += waited
+        try:
+            call.metrics.rate_limit_wait.labels("bucket").inc(waited)
+            call.waited += waited
+        except Exception:
+            call.metrics.hook_failures.record(REST_BUCKET_WAIT)
 
 
 def _patch_bucket_waits() -> None:

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -50,7 +50,7 @@ from instrumentation.loop import LoopLagMonitor
 from instrumentation.metrics import Metrics, default_registry
 from instrumentation.recorder import FlightRecorder
 from instrumentation.response_time import ResponseTimeMonitor
-from instrumentation.server import MetricsServer
+from instrumentation.server import MetricsServer, Readiness
 from instrumentation.taps import AnyBot
 
 __all__ = ["InstrumentationHandle", "handle_of", "instrument"]
@@ -59,8 +59,6 @@ log = logging.getLogger(__name__)
 
 #: The rolling window of ``handle.response_times`` (the last N command durations).
 RESPONSE_WINDOW = 100
-
-Readiness = Callable[[], Awaitable[dict[str, Any]]]
 
 #: The open handle of each instrumented bot (a bot is instrumented once at a time).
 _handles: weakref.WeakKeyDictionary[discord.Client, InstrumentationHandle] = weakref.WeakKeyDictionary()

@@ -299,7 +299,7 @@ class Metrics:
             registry=r,
         )
         # Discord's REST API (recorded by instrumentation.discord_api).
-        self.discord_api = DiscordApiMetrics(r, PREFIX)
+        self.discord_api = DiscordApiMetrics(r, self.instrumentation_errors, PREFIX)
         # The shards' gateway send budget (read and timed by instrumentation.gateway_budget).
         self.gateway_budget = GatewayBudget(r, PREFIX)
         self.build_info = Gauge(

@@ -149,3 +149,25 @@ async def test_a_5xx_that_discord_py_retries_is_one_call_of_two_attempts(comet: 
     assert comet.sample("comet_discord_request_retries_total") == retries_before + 1
     assert _duration(comet, "_count", **sent, status="2xx") == calls_before + 1  # one call, answered
     assert _duration(comet, "_count", **sent, status="5xx") == 0
+
+
+@pytest.mark.asyncio
+async def test_rest_bookkeeping_that_breaks_is_counted_and_the_call_goes_on(
+    comet: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for hook in ("rest_call", "rest_attempt", "rest_bucket_wait"):  # 0 on a dashboard before a failure
+        assert comet.sample("comet_instrumentation_errors_total", hook=hook) == 0
+    api = comet.metrics.discord_api
+
+    def broken(*labels: str) -> None:
+        raise RuntimeError("the metrics layer broke")
+
+    succeeded = comet.commands("ping", "prefix", "success")
+    monkeypatch.setattr(api, "duration_child", broken)
+    monkeypatch.setattr(api, "attempt_child", broken)
+    assert (await comet.ask("!ping")).content  # the reply was still sent ...
+    await wait_until(lambda: comet.sample("comet_instrumentation_errors_total", hook="rest_call") >= 1)
+    # ... as the command's own answer, not an error reply: the send never saw the failure.
+    await wait_until(lambda: comet.commands("ping", "prefix", "success") == succeeded + 1)
+    assert comet.commands("ping", "prefix", "error") == 0
+    assert comet.sample("comet_instrumentation_errors_total", hook="rest_attempt") >= 1

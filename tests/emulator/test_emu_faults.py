@@ -239,6 +239,6 @@ async def test_discord_py_waits_for_an_exhausted_bucket_instead_of_being_limited
     await emulator.send_message(GENERAL, MEMBER, "!many")
     await emulator.wait_for(lambda: len(emulator.bot_messages(GENERAL)) >= 4)
     posts = emulator.requests_to(MESSAGES, "POST")
-    assert [r.status for r in posts] == [200] * 4  # discord.py read the headers: no 429
-    # The third call waited for the bucket's window (0.3 s from the first answer) before it was sent.
-    assert posts[2].time - posts[0].time >= 0.3 - 0.01
+    # A call sent before the window reset would have been answered 429 (the limit is 2 per 0.3 s):
+    # all four answered means discord.py read the headers and waited for the next window.
+    assert [r.status for r in posts] == [200] * 4

@@ -37,7 +37,7 @@ def test_rows_from_the_real_metric_definitions(exposition: str) -> None:
     assert rows["comet_command_duration_seconds"].labels == ("command", "kind")  # no "le"
     assert rows["comet_ready"].labels == ()
     # Labelled, but no child yet: the exposition cannot tell the labels.
-    assert rows["comet_instrumentation_errors_total"].labels is None
+    assert rows["comet_automod_actions_total"].labels is None
     assert rows["comet_commands_total"].help == "Commands invoked, by outcome."
     names = list(rows)
     assert names == sorted(names, key=lambda n: (not n.startswith("comet_"), n))
@@ -51,7 +51,7 @@ def test_markdown_table(exposition: str) -> None:
         "| `comet_commands_total` | counter | command, kind, outcome | Commands invoked, by outcome. |"
         in lines
     )
-    assert f"| `comet_instrumentation_errors_total` | counter | {NO_SERIES_YET} |" in table
+    assert f"| `comet_automod_actions_total` | counter | {NO_SERIES_YET} |" in table
     assert "| `comet_ready` | gauge | – |" in table
 
 
