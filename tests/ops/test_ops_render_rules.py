@@ -322,7 +322,7 @@ def test_every_alert_has_a_firing_case_and_a_silent_near_miss() -> None:
     assert alerts == {
         "CometSlowResponses", "CometDown", "CometNotReady", "CometHighErrorRatio", "CometGatewayLatencyHigh",
         "CometFrequentReconnects", "CometEventLoopBlocked", "CometMemoryGrowth", "CometDebugDenied",
-        "CometDiscordRateLimited", "CometGatewaySendBudgetExhausted",
+        "CometDiscordRateLimited", "CometGatewaySendBudgetExhausted", "CometInstrumentationFailing",
         # the pipeline watching itself (meta.yml)
         "Watchdog", "CometTargetMissing", "PrometheusRuleFailures", "PrometheusNotConnectedToAlertmanagers",
         "PrometheusErrorSendingAlerts", "AlertmanagerFailedToSendAlerts", "PrometheusConfigReloadFailed",
