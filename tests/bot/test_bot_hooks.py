@@ -19,7 +19,7 @@ from waiting import wait_until
 
 from comet.core.demo_guild import DEMO
 from discord_emulator import Emulator
-from instrumentation import cache_sizes
+from instrumentation import cache_sizes, discord_api
 from instrumentation.bot_monitor import MB, BotMonitor
 from instrumentation.commands import CommandInstrumentation
 from instrumentation.gateway import GatewayInstrumentation
@@ -228,7 +228,7 @@ KNOWN_HOOKS = {
     "register_commands", "prefix_start", "slash_start", "command_completion", "command_error",
     "app_command_completion", "app_command_error", "interaction_check", "cancelled", "flush",
     "ready", "cache_guilds", "cache_users", "cache_channels", "socket_event_type", "shard_up",
-    "shard_resumed", "shard_disconnect", "gateway_latency",
+    "shard_resumed", "shard_disconnect", "gateway_latency", "rest_call", "rest_attempt", "rest_bucket_wait",
 }  # fmt: skip
 
 
@@ -241,6 +241,7 @@ def test_every_declared_hook_label_is_preinitialised() -> None:
         *CommandInstrumentation.hooks.names,
         *GatewayInstrumentation.hooks.names,
         *cache_sizes.HOOKS.names,
+        *discord_api.HOOKS.names,
     )
     assert len(declared) == len(set(declared))  # no label shared by two instrumentations
     assert set(declared) == KNOWN_HOOKS
