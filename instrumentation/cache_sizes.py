@@ -2,7 +2,7 @@
 
 Keeping gauges up to date on every guild, member and channel event would put work on the gateway's
 hot path for numbers that are only looked at when Prometheus scrapes; this collector reads them
-then. It runs in the metrics server's worker thread while the event loop mutates the cache, so the
+then. It runs in the metrics server's request thread while the event loop mutates the cache, so the
 readers take sizes and one atomic copy and never iterate a live dict. A reading that fails keeps
 its previous value and is counted as a hook failure (``cache_guilds``, ...) rather than failing the
 whole scrape.

@@ -87,7 +87,7 @@ class GatewayBudget(Collector):
             "Failures of the send-budget bookkeeping (the send itself went on).",
             registry=registry,
         )
-        # Written on the loop thread by the patched block(), read by the scrape's render thread.
+        # Written on the loop thread by the patched block(), read by the scrape's request thread.
         self._lock = threading.Lock()
         self._waited: dict[str, float] = {}  # shard -> seconds of the waits that ended
         self._waiting: dict[int, tuple[str, float]] = {}  # wait number -> (shard, perf_counter start)

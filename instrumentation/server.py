@@ -1,21 +1,26 @@
-"""The bot's own HTTP endpoint, on the bot's event loop: ``/metrics``, ``/healthz``, ``/readyz``.
+"""The bot's own HTTP endpoint, in threads of its own: ``/metrics``, ``/healthz``, ``/readyz``.
+
+The server is the standard library's ``http.server`` with a thread per request (as
+prometheus_client's ``start_http_server``), not an aiohttp app on the bot's loop: a scrape then
+never waits for a busy event loop to get round to it, and parsing HTTP never takes the loop's time.
+What needs the loop (readiness, liveness, the flight recorder) is asked *on* the loop, thread-safely.
 
 * ``GET /metrics`` — the Prometheus text format, or OpenMetrics when the scraper's ``Accept`` asks
   for it (Prometheus does), gzip-compressed at level 1 when ``Accept-Encoding`` allows it; supports
-  prometheus_client's ``?name[]=`` filter. Rendered by :class:`~instrumentation.exposition.Exposition`:
-  no ``_created`` series (in this path only; other registries keep theirs), line prefixes cached per
-  series, values read at every scrape. The exposition is rendered **in a worker thread**:
-  a render is pure Python (well under a millisecond for the bot's ~300 series, but ~30 ms for a
-  registry of ~3k series through prometheus_client's encoder), which on the loop would stall every
-  heartbeat and command for that long; in a thread, the loop gets the GIL back every switch interval. The
-  default interval (5 ms) still costs the loop up to 5 ms per GIL hand-over — several per loop
-  iteration — so while a render runs the interval is lowered to ``render_switch_interval``
-  (0.5 ms) and restored afterwards (``bench/bench_instrumentation.py`` measures the difference).
-* ``GET /healthz`` — liveness: answering at all proves the loop runs. ``{"status": "alive"}``.
-* ``GET /readyz`` — readiness from a provider callable (sync or async) returning the bot's health
-  fields (status, uptime, latency, guilds, ...): 200 when ``status == "healthy"``, else 503. NaN and
-  infinities (discord.py's latency before the first heartbeat ACK) become ``null``; the JSON is
-  always strict.
+  prometheus_client's ``?name[]=`` filter. Rendered by :class:`~instrumentation.exposition.Exposition`
+  in the request's thread: no ``_created`` series (in this path only; other registries keep
+  theirs), line prefixes cached per series, values read at every scrape (command and gateway
+  counts are written in batches at most 0.1 s old; :mod:`instrumentation.taps`). A render is pure
+  Python and holds the GIL; at the default switch interval (5 ms) the loop could wait that long for
+  it at every hand-over, so while a scrape is served the interval is lowered to
+  ``render_switch_interval`` (0.5 ms) and restored afterwards (``bench/bench_instrumentation.py``
+  measures the difference). Concurrent scrapes render one after another.
+* ``GET /healthz`` — liveness: 200 ``{"status": "alive"}`` once the event loop has run a callback
+  for it, 503 if the loop does not within ``LOOP_TIMEOUT`` (blocked) or is closed.
+* ``GET /readyz`` — readiness from a provider callable (sync or async, run on the loop) returning the
+  bot's health fields (status, uptime, latency, guilds, ...): 200 when ``status == "healthy"``, else
+  503. NaN and infinities (discord.py's latency before the first heartbeat ACK) become ``null``;
+  the JSON is always strict.
 
 Binds 127.0.0.1 by default. Optional HTTP basic auth protects ``/metrics`` and ``/readyz``
 (``/healthz`` stays open for container liveness probes; it reveals nothing). A port already in use
@@ -27,25 +32,30 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import errno
+import concurrent.futures
 import gzip
 import hmac
 import inspect
 import json
 import logging
 import math
-import sys
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qs
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import gzip_accepted
 
 from instrumentation.exposition import Exposition, Format, choose_format
+from instrumentation.http_threads import (
+    THREAD_PREFIX,
+    PortInUseError,
+    Reply,
+    ThreadedServer,
+    address_in_use,
+    switch_interval,
+)
 
 __all__ = ["GZIP_LEVEL", "MetricsServer", "PortInUseError", "Readiness", "json_safe"]
 
@@ -56,33 +66,22 @@ Readiness = Callable[[], Awaitable[dict[str, Any]] | dict[str, Any]]
 InvocationLookup = Callable[[str], dict[str, Any] | None]
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _DEBUG_PREFIX = "/debug/"
+#: Where a kept invocation is served: ``INVOCATIONS_PATH + trace_id`` (Grafana's exemplar links).
+INVOCATIONS_PATH = "/debug/invocations/"
 
 #: Fast compression: the text format shrinks ~10x at level 1 already; higher levels cost CPU.
 GZIP_LEVEL = 1
 #: A readiness provider that takes longer than this is reported as not ready.
 READINESS_TIMEOUT = 5.0
-#: How long stop() waits for the render thread to end.
+#: How long a request waits for the event loop to run what it asked of it (liveness included).
+LOOP_TIMEOUT = 5.0
+#: How long stop() waits for the server's threads to end.
 THREAD_EXIT_TIMEOUT = 5.0
 #: GIL switch interval while rendering (seconds); the interpreter's default is 0.005.
 RENDER_SWITCH_INTERVAL = 0.0005
 
 _PROTECTED = frozenset({"/metrics", "/readyz"})
 _JSON = "application/json"
-
-
-class PortInUseError(OSError):
-    """The metrics port is taken; the message names ``host:port``."""
-
-    def __init__(self, host: str, port: int) -> None:
-        super().__init__(
-            errno.EADDRINUSE,
-            f"cannot serve metrics on {host}:{port}: the port is already in use",
-        )
-        self.host = host
-        self.port = port
-
-    def __str__(self) -> str:
-        return str(self.strerror)
 
 
 def json_safe(value: Any) -> Any:
@@ -99,7 +98,7 @@ def json_safe(value: Any) -> Any:
 
 
 class MetricsServer:
-    """aiohttp server for ``/metrics``, ``/healthz`` and ``/readyz`` on the running loop."""
+    """``/metrics``, ``/healthz`` and ``/readyz`` served from threads; started and stopped on a loop."""
 
     def __init__(
         self,
@@ -126,9 +125,12 @@ class MetricsServer:
         self._expected_credentials = (
             f"{basic_auth[0]}:{basic_auth[1]}".encode() if basic_auth is not None else None
         )
-        self._runner: web.AppRunner | None = None
-        self._executor: ThreadPoolExecutor | None = None
         self._invocations = invocations
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._httpd: ThreadedServer | None = None
+        self._acceptor: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._render_lock = threading.Lock()  # one render at a time: they would share one GIL anyway
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -143,53 +145,54 @@ class MetricsServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        if self._runner is not None:
+        if self._httpd is not None:
             raise RuntimeError("MetricsServer already started")
-        middlewares = [self._basic_auth_middleware] if self._expected_credentials is not None else []
-        app = web.Application(middlewares=middlewares)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        if self.serves_invocations:
-            app.router.add_get("/debug/invocations/{trace_id}", self._invocation)
-        # No access log: Prometheus scrapes every few seconds and would flood it.
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self._requested_port)
+        self._loop = asyncio.get_running_loop()
         try:
-            await site.start()
+            httpd = ThreadedServer(self.host, self._requested_port, self.answer)
         except OSError as exc:
-            await runner.cleanup()
-            if _address_in_use(exc):
+            if address_in_use(exc):
                 raise PortInUseError(self.host, self._requested_port) from exc
             raise
-        self._runner = runner
-        # One worker: concurrent scrapes queue instead of rendering in parallel on our GIL.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="comet-metrics-render")
-        address = runner.addresses[0]
-        self._port = int(address[1])
+        self._httpd = httpd
+        self._port = int(httpd.server_address[1])
+        self._stopping.clear()
+        self._acceptor = threading.Thread(target=self._accept, name=f"{THREAD_PREFIX}-accept", daemon=True)
+        self._acceptor.start()
         logger.info("Serving /metrics, /healthz, /readyz on %s", self.url)
 
+    def _accept(self) -> None:
+        httpd = self._httpd
+        assert httpd is not None
+        while not self._stopping.is_set():
+            httpd.handle_request()  # returns after a poll interval without a connection
+
     async def stop(self) -> None:
-        """Close the listening socket and end the render thread (waited for without blocking the
+        """Close the listening socket and end the server's threads (waited for without blocking the
         loop, for at most ``THREAD_EXIT_TIMEOUT``): nothing of the server is left running."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-        executor, self._executor = self._executor, None
-        if executor is None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
             return
-        threads = list(executor._threads)  # the executor gives no other way to join
-        executor.shutdown(wait=False, cancel_futures=True)
-        # A thread cannot be awaited: its state is polled (a render in progress may take a moment),
-        # which neither blocks the loop nor starts another thread to join it.
+        self._stopping.set()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + THREAD_EXIT_TIMEOUT
+        acceptor, self._acceptor = self._acceptor, None
+        # A thread cannot be awaited: their state is polled (a request in progress may take a
+        # moment, and may be waiting for this loop), which neither blocks the loop nor starts a
+        # thread to join them.
+        threads = [acceptor] if acceptor is not None else []
         while any(thread.is_alive() for thread in threads):
             if loop.time() > deadline:
-                logger.warning("The metrics render thread did not end within %ss", THREAD_EXIT_TIMEOUT)
+                break
+            await asyncio.sleep(0.005)
+        httpd.server_close()  # the listening socket: no new request from here
+        threads = httpd.request_threads()
+        while any(thread.is_alive() for thread in threads):
+            if loop.time() > deadline:
+                logger.warning("The metrics server's threads did not end within %ss", THREAD_EXIT_TIMEOUT)
                 return
             await asyncio.sleep(0.005)
+            threads = httpd.request_threads()
 
     async def __aenter__(self) -> MetricsServer:
         await self.start()
@@ -206,79 +209,111 @@ class MetricsServer:
             return False
         return self._expected_credentials is not None or self.host in _LOOPBACK
 
-    # -- handlers -----------------------------------------------------------------------------
+    # -- requests (each in a thread of its own) ------------------------------------------------
 
-    async def _invocation(self, request: web.Request) -> web.Response:
-        assert self._invocations is not None
-        trace_id = request.match_info["trace_id"]
-        found = self._invocations(trace_id) if len(trace_id) <= 64 else None
-        if found is None:
-            return _json_response(
-                {"error": "no such invocation (only recent slow or failed ones are kept)"}, 404
+    def answer(self, path: str, query: str, headers: Any) -> Reply:
+        """The reply to ``GET path?query`` with the request's ``headers``."""
+        protected = path in _PROTECTED or path.startswith(_DEBUG_PREFIX)
+        if protected and not self._authorised(headers.get("Authorization", "")):
+            return (
+                401,
+                b"authentication required\n",
+                {"WWW-Authenticate": 'Basic realm="comet", charset="UTF-8"', "Content-Type": "text/plain"},
             )
-        return _json_response(found, 200)
+        if path == "/metrics":
+            return self._metrics(query, headers)
+        if path == "/healthz":
+            return self._healthz()
+        if path == "/readyz":
+            return self._readyz()
+        if path.startswith(INVOCATIONS_PATH) and self.serves_invocations:
+            return self._invocation(path[len(INVOCATIONS_PATH) :])
+        return 404, b"not found\n", {"Content-Type": "text/plain"}
 
-    async def _metrics(self, request: web.Request) -> web.Response:
-        fmt = choose_format(",".join(request.headers.getall("Accept", [])))
-        compress = gzip_accepted(request.headers.get("Accept-Encoding", ""))
-        names = request.query.getall("name[]", [])
-        executor = self._executor
-        if executor is None:
-            raise web.HTTPServiceUnavailable(text="server stopping")
+    def _on_loop(self, make: Callable[[], Awaitable[Any]], timeout: float) -> Any:
+        """Run the coroutine ``make()`` on the bot's loop and wait for its result here."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            raise RuntimeError("the event loop is closed")
+        future = asyncio.run_coroutine_threadsafe(_call(make), loop)
         try:
-            # Lowered from here, before the hand-off: the render thread waits for the GIL at most
-            # the lowered interval to start, not the 5 ms a busy loop thread would otherwise hold it.
-            with _switch_interval.lowered(self._render_switch_interval):
-                body = await asyncio.get_running_loop().run_in_executor(
-                    executor, _render, self._exposition, fmt, names, compress
-                )
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError from None
+
+    def _metrics(self, query: str, headers: Any) -> Reply:
+        fmt = choose_format(",".join(headers.get_all("Accept", [])))
+        compress = gzip_accepted(headers.get("Accept-Encoding", ""))
+        names = parse_qs(query).get("name[]", [])
+        try:
+            with switch_interval.lowered(self._render_switch_interval), self._render_lock:
+                body = _render(self._exposition, fmt, names, compress)
         except Exception:
             logger.exception("Rendering /metrics failed")
-            return web.Response(status=500, text="rendering the metrics failed; see the bot's log\n")
-        headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
+            return 500, b"rendering the metrics failed; see the bot's log\n", {"Content-Type": "text/plain"}
+        reply_headers = {"Content-Type": fmt.content_type, "Vary": "Accept, Accept-Encoding"}
         if compress:
-            headers["Content-Encoding"] = "gzip"
-        return web.Response(body=body, headers=headers)
+            reply_headers["Content-Encoding"] = "gzip"
+        return 200, body, reply_headers
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return _json_response({"status": "alive"}, 200)
+    def _healthz(self) -> Reply:
+        try:
+            self._on_loop(_nothing, LOOP_TIMEOUT)
+        except TimeoutError:
+            return _json_reply({"status": "unresponsive", "error": "the event loop did not answer"}, 503)
+        except RuntimeError:
+            return _json_reply({"status": "stopped", "error": "the event loop is closed"}, 503)
+        return _json_reply({"status": "alive"}, 200)
 
-    async def _readyz(self, request: web.Request) -> web.Response:
+    def _readyz(self) -> Reply:
         if self._readiness is None:
-            payload: dict[str, Any] = {"status": "healthy"}
-        else:
-            try:
-                async with asyncio.timeout(READINESS_TIMEOUT):
-                    result = self._readiness()
-                    if inspect.isawaitable(result):
-                        result = await result
-                payload = result if isinstance(result, dict) else {"status": "error", "error": "bad result"}
-            except TimeoutError:
-                payload = {"status": "timeout"}
-            except Exception as exc:
-                logger.exception("Readiness provider failed")
-                payload = {"status": "error", "error": type(exc).__name__}
-        status = 200 if payload.get("status") == "healthy" else 503
-        return _json_response(payload, status)
+            return _json_reply({"status": "healthy"}, 200)
+        try:
+            payload = self._on_loop(self._ready_payload, READINESS_TIMEOUT + LOOP_TIMEOUT)
+        except TimeoutError:
+            payload = {"status": "timeout"}
+        except RuntimeError:
+            payload = {"status": "stopped", "error": "the event loop is closed"}
+        return _json_reply(payload, 200 if payload.get("status") == "healthy" else 503)
 
-    @web.middleware
-    async def _basic_auth_middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        protected = request.path in _PROTECTED or request.path.startswith(_DEBUG_PREFIX)
-        if protected and not self._authorised(request):
-            return web.Response(
-                status=401,
-                text="authentication required\n",
-                headers={"WWW-Authenticate": 'Basic realm="comet", charset="UTF-8"'},
+    async def _ready_payload(self) -> dict[str, Any]:
+        """On the loop: the provider's answer, or why there is none."""
+        assert self._readiness is not None
+        try:
+            async with asyncio.timeout(READINESS_TIMEOUT):
+                result = self._readiness()
+                if inspect.isawaitable(result):
+                    result = await result
+        except TimeoutError:
+            return {"status": "timeout"}
+        except Exception as exc:
+            logger.exception("Readiness provider failed")
+            return {"status": "error", "error": type(exc).__name__}
+        return result if isinstance(result, dict) else {"status": "error", "error": "bad result"}
+
+    def _invocation(self, trace_id: str) -> Reply:
+        lookup = self._invocations
+        assert lookup is not None
+
+        async def find() -> dict[str, Any] | None:  # the recorder belongs to the loop
+            return lookup(trace_id) if 0 < len(trace_id) <= 64 else None
+
+        try:
+            found = self._on_loop(find, LOOP_TIMEOUT)
+        except (TimeoutError, RuntimeError):
+            return _json_reply({"error": "the event loop did not answer"}, 503)
+        if found is None:
+            return _json_reply(
+                {"error": "no such invocation (only recent slow or failed ones are kept)"}, 404
             )
-        return await handler(request)
+        return _json_reply(found, 200)
 
-    def _authorised(self, request: web.Request) -> bool:
+    def _authorised(self, authorization: str) -> bool:
         expected = self._expected_credentials
         if expected is None:
             return True
-        scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, encoded = authorization.partition(" ")
         if scheme.lower() != "basic":
             return False
         try:
@@ -288,51 +323,20 @@ class MetricsServer:
         return hmac.compare_digest(supplied, expected)
 
 
+async def _call(make: Callable[[], Awaitable[Any]]) -> Any:
+    return await make()
+
+
+async def _nothing() -> None:
+    """Liveness: that the loop ran this at all is the answer."""
+
+
 def _render(exposition: Exposition, fmt: Format, names: Sequence[str], compress: bool) -> bytes:
-    """Runs in the worker thread."""
+    """Runs in the request's thread."""
     output = exposition.render(fmt, names)
     return gzip.compress(output, compresslevel=GZIP_LEVEL) if compress else output
 
 
-class _SwitchInterval:
-    """Lower ``sys.setswitchinterval`` while at least one render runs; restore it after the last.
-
-    The interval is process-wide, so overlapping renders (several servers in one process) share
-    one lowering, and the value saved before the first is the one restored.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._active = 0
-        self._saved = 0.0
-
-    @contextmanager
-    def lowered(self, interval: float | None) -> Iterator[None]:
-        if interval is None:
-            yield
-            return
-        with self._lock:
-            if self._active == 0:
-                self._saved = sys.getswitchinterval()
-                sys.setswitchinterval(min(interval, self._saved))
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._active -= 1
-                if self._active == 0:
-                    sys.setswitchinterval(self._saved)
-
-
-_switch_interval = _SwitchInterval()
-
-
-def _json_response(payload: dict[str, Any], status: int) -> web.Response:
-    text = json.dumps(json_safe(payload), allow_nan=False)
-    return web.Response(status=status, text=text, content_type=_JSON)
-
-
-def _address_in_use(exc: OSError) -> bool:
-    # EADDRINUSE on POSIX, WSAEADDRINUSE (10048) on Windows.
-    return exc.errno in {errno.EADDRINUSE, 10048} or "address already in use" in str(exc).lower()
+def _json_reply(payload: dict[str, Any], status: int) -> Reply:
+    body = json.dumps(json_safe(payload), allow_nan=False).encode()
+    return status, body, {"Content-Type": f"{_JSON}; charset=utf-8"}

@@ -9,6 +9,8 @@ import math
 import socket
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -21,6 +23,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from instrumentation import server as server_module
 from instrumentation.collectors import register_runtime_collectors
 from instrumentation.metrics import Metrics
 from instrumentation.server import RENDER_SWITCH_INTERVAL, MetricsServer, PortInUseError, json_safe
@@ -126,7 +129,7 @@ async def test_rendering_runs_off_the_event_loop(session: aiohttp.ClientSession)
     async with MetricsServer(registry, port=0) as server:
         async with session.get(f"{server.url}/metrics") as response:
             assert response.status == 200
-    assert probe.threads and all(name.startswith("comet-metrics-render") for name in probe.threads)
+    assert probe.threads and all(name.startswith("comet-metrics-") for name in probe.threads)
     assert threading.current_thread().name not in probe.threads
     # The GIL is handed back to the loop more often while rendering, and only then.
     assert probe.switch_intervals == [RENDER_SWITCH_INTERVAL]
@@ -171,6 +174,47 @@ async def test_healthz(server: MetricsServer, session: aiohttp.ClientSession) ->
         assert response.status == 200
         assert response.content_type == "application/json"
         assert strict_json(await response.text()) == {"status": "alive"}
+
+
+def _get_while_the_loop_is_blocked(url: str) -> tuple[int, bytes]:
+    """GET ``url`` from another thread while this (the loop's) thread is blocked, as a bot's loop
+    is by synchronous code; the loop is let go once the answer has arrived."""
+    answered = threading.Event()
+    result: list[tuple[int, bytes]] = []
+
+    def client() -> None:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                result.append((response.status, response.read()))
+        except urllib.error.HTTPError as error:
+            result.append((error.code, error.read()))
+        finally:
+            answered.set()
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    assert answered.wait(30), "no answer while the loop was blocked"  # blocks the loop, on purpose
+    thread.join()
+    return result[0]
+
+
+@pytest.mark.asyncio
+async def test_metrics_are_served_while_the_event_loop_is_blocked(server: MetricsServer) -> None:
+    status, body = _get_while_the_loop_is_blocked(f"{server.url}/metrics")
+    assert status == 200
+    assert b'comet_commands_total{command="ping",kind="prefix",outcome="success"} 3.0' in body
+
+
+@pytest.mark.asyncio
+async def test_healthz_is_503_while_the_event_loop_is_blocked(
+    server: MetricsServer, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "LOOP_TIMEOUT", 0.2)
+    status, body = _get_while_the_loop_is_blocked(f"{server.url}/healthz")
+    assert status == 503
+    assert strict_json(body.decode())["status"] == "unresponsive"
+    async with session.get(f"{server.url}/healthz") as response:  # the loop runs again
+        assert response.status == 200
 
 
 @pytest.mark.asyncio
@@ -281,7 +325,12 @@ async def test_stop_releases_the_port(registry: CollectorRegistry, session: aioh
     server = MetricsServer(registry, port=0)
     await server.start()
     port = server.port
+    async with session.get(f"{server.url}/metrics") as response:
+        assert response.status == 200
     await server.stop()
+    assert not [t for t in threading.enumerate() if t.name.startswith("comet-metrics")], (
+        "a thread outlived stop()"
+    )
     again = MetricsServer(registry, port=port)
     await again.start()
     try:

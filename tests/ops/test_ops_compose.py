@@ -29,6 +29,7 @@ from ops_support import (
 from support import require_binary
 
 from comet.ops.stack_config import PROMETHEUS_FEATURE_FLAGS
+from instrumentation.server import INVOCATIONS_PATH
 
 pytestmark = pytest.mark.ops
 
@@ -103,8 +104,8 @@ def test_grafana_links_exemplars_to_the_bots_invocation_timeline(services: dict[
     # No Grafana variable of that name could change it (compose gives Grafana no such environment).
     assert grafana_interpolated("a$${__value.raw}", {"__value": "x"}) == "a${__value.raw}"
     assert grafana_interpolated("a${__value.raw}", {}) == "a", "a single $ would be expanded away"
-    # The bot serves that route (instrumentation/server.py).
-    assert "/debug/invocations/{trace_id}" in (REPO / "instrumentation" / "server.py").read_text()
+    # The route the bot serves them on (tests/bot/test_bot_flight_recorder.py fetches it).
+    assert exemplar_link().endswith(f"{INVOCATIONS_PATH}${{__value.raw}}")
 
 
 def test_healthchecks(services: dict[str, Any]) -> None:
