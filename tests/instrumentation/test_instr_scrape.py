@@ -25,7 +25,13 @@ from prometheus_client import (
     Summary,
     generate_latest,
 )
-from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    UnknownMetricFamily,
+)
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
@@ -33,8 +39,17 @@ from prometheus_client.registry import Collector
 from support import require_binary
 from test_instr_exposition import every_metric_registry
 
+from instrumentation.collectors import register_runtime_collectors
 from instrumentation.command_catalogue import command_kinds, commands_with_kinds
-from instrumentation.exposition import OPENMETRICS, TEXT, Exposition, Format, WithoutCreated, choose_format
+from instrumentation.exposition import (
+    OPENMETRICS,
+    TEXT,
+    Exposition,
+    Format,
+    WithoutCreated,
+    choose_format,
+    render_family,
+)
 from instrumentation.metrics import COMMAND_KINDS, PREINITIALISED_OUTCOMES, UNKNOWN, Metrics
 from instrumentation.server import MetricsServer
 
@@ -65,7 +80,13 @@ class _CustomFamilies(Collector):
         counter.add_metric(["a"], 3, created=1_700_000_000.0)
         histogram = HistogramMetricFamily("custom_wait_seconds", "Wait.", labels=["queue"])
         histogram.add_metric(["a"], [("0.1", 1), ("+Inf", 2)], sum_value=0.4)
-        return [counter, histogram]
+        # Awkward text in a family written directly (not by prometheus_client's encoder).
+        depth = GaugeMetricFamily(
+            "custom_depth", 'Doc with a \\ backslash,\na newline and "quotes".', labels=["q"], unit="bytes"
+        )
+        depth.add_metric(['a "quoted" \\ value\nwith a newline'], float("-inf"))
+        untyped = UnknownMetricFamily("custom_untyped", "Untyped (renamed in text).", value=2)
+        return [counter, histogram, depth, untyped]
 
 
 def mixed_registry(*, negative_buckets: bool = True) -> tuple[CollectorRegistry, Metrics]:
@@ -361,3 +382,19 @@ def test_what_only_an_application_records_is_pre_initialised_by_the_application_
         == 0
     )
     assert registry.get_sample_value("comet_automod_actions_total", {"action": "timeout"}) == 0
+
+
+def test_other_collectors_plain_families_are_written_directly_and_the_rest_by_the_encoder() -> None:
+    registry, _ = mixed_registry()
+    register_runtime_collectors(registry)
+    families = {family.name: family for family in registry.collect()}
+    out: list[str] = []
+    for name in (
+        "process_cpu_seconds",
+        "python_gc_objects_collected",
+        "custom_depth_bytes",
+        "custom_wait_seconds",
+    ):
+        assert render_family(families[name], "openmetrics", out), name
+    assert not render_family(families["odd_info"], "openmetrics", out)  # renamed in text
+    assert not render_family(families["custom_untyped"], "text", out)  # "untyped" in text
