@@ -19,8 +19,9 @@ Cached line prefixes, values read at scrape time
     OpenMetrics) and joins. The exposition itself is never cached. The families of other
     collectors (process, GC, cache sizes, custom ones) are collected at every scrape, ``_created``
     taken out, and written directly when their names are plain (:func:`render_family`), else by
-    prometheus_client's encoder. The output is byte-identical to prometheus_client's minus the ``_created`` lines
-    (``tests/instrumentation/test_instr_scrape.py``); ``bench/bench_scrape.py`` measures the gain.
+    prometheus_client's encoder. The output is byte-identical to prometheus_client's minus the
+    ``_created`` lines (``tests/instrumentation/test_instr_scrape.py``); ``bench/bench_scrape.py``
+    measures the gain.
 
 Anything the fast path is not sure to render exactly as prometheus_client would — a metric or
 label name outside the legacy character set, an escaping scheme other than ``underscores`` /

@@ -12,9 +12,11 @@ What needs the loop (readiness, liveness, the flight recorder) is asked *on* the
   theirs), line prefixes cached per series, values read at every scrape (command and gateway
   counts are written in batches at most 0.1 s old; :mod:`instrumentation.taps`). A render is pure
   Python and holds the GIL; at the default switch interval (5 ms) the loop could wait that long for
-  it at every hand-over, so while a scrape is served the interval is lowered to
-  ``render_switch_interval`` (0.5 ms) and restored afterwards (``bench/bench_instrumentation.py``
-  measures the difference). Concurrent scrapes render one after another.
+  it at every hand-over, and the request's thread as long at every wait for the GIL, so from
+  accepting a connection until its answer is ready the interval is lowered to
+  ``render_switch_interval`` (0.5 ms), then restored (``instrumentation.http_threads.ThreadedServer``;
+  ``bench/bench_instrumentation.py`` measures the difference). Concurrent scrapes render one after
+  another.
 * ``GET /healthz`` — liveness: 200 ``{"status": "alive"}`` once the event loop has run a callback
   for it, 503 if the loop does not within ``LOOP_TIMEOUT`` (blocked) or is closed.
 * ``GET /readyz`` — readiness from a provider callable (sync or async, run on the loop) returning the
@@ -54,7 +56,6 @@ from instrumentation.http_threads import (
     Reply,
     ThreadedServer,
     address_in_use,
-    switch_interval,
 )
 
 __all__ = ["GZIP_LEVEL", "MetricsServer", "PortInUseError", "Readiness", "json_safe"]
@@ -149,7 +150,9 @@ class MetricsServer:
             raise RuntimeError("MetricsServer already started")
         self._loop = asyncio.get_running_loop()
         try:
-            httpd = ThreadedServer(self.host, self._requested_port, self.answer)
+            httpd = ThreadedServer(
+                self.host, self._requested_port, self.answer, switch_interval=self._render_switch_interval
+            )
         except OSError as exc:
             if address_in_use(exc):
                 raise PortInUseError(self.host, self._requested_port) from exc
@@ -247,7 +250,7 @@ class MetricsServer:
         compress = gzip_accepted(headers.get("Accept-Encoding", ""))
         names = parse_qs(query).get("name[]", [])
         try:
-            with switch_interval.lowered(self._render_switch_interval), self._render_lock:
+            with self._render_lock:  # the switch interval is lowered for the whole request
                 body = _render(self._exposition, fmt, names, compress)
         except Exception:
             logger.exception("Rendering /metrics failed")
