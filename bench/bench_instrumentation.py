@@ -6,7 +6,7 @@
 2. ``/metrics`` render time against the number of series (1k, 20k), text and OpenMetrics.
 3. ``ProcessCollector`` / ``GCCollector`` cost per collect. Target: process collector <= 100 us.
 4. Event-loop stall while Prometheus scrapes a bot-sized registry through ``MetricsServer``
-   (rendered in a worker thread) compared with prometheus_client's aiohttp handler, which renders
+   (served and rendered in threads of its own) compared with prometheus_client's aiohttp handler, which renders
    on the loop. A separate process scrapes, as Prometheus would.
 """
 
@@ -272,8 +272,8 @@ async def _stall_rows(registry: CollectorRegistry, scrapes: int) -> list[list[st
     rows.append(["idle loop (no scrape)", "-", _ms(_quantile(idle, 0.99)), _ms(max(idle))])
 
     for label, interval in (
-        ("MetricsServer (worker thread, 0.5 ms switch)", RENDER_SWITCH_INTERVAL),
-        ("MetricsServer (worker thread, default switch)", None),
+        ("MetricsServer (own threads, 0.5 ms switch)", RENDER_SWITCH_INTERVAL),
+        ("MetricsServer (own threads, default switch)", None),
     ):
         async with MetricsServer(registry, port=0, render_switch_interval=interval) as server:
             lags, median = await _scrape_while_probing(f"{server.url}/metrics", scrapes)

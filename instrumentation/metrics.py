@@ -20,7 +20,7 @@ from typing import ClassVar
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from instrumentation.cache_sizes import CacheSizes
-from instrumentation.discord_api import DiscordApiMetrics
+from instrumentation.discord_api_metrics import DiscordApiMetrics
 from instrumentation.gateway_budget import GatewayBudget
 
 PREFIX = "comet"
