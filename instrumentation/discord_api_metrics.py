@@ -105,15 +105,14 @@ class DiscordApiMetrics:
         self._attempts: dict[tuple[str, str, str], Any] = {}
 
     def duration_child(self, route: str, method: str, status: str) -> Any:
-        key = (route, method, status)
-        child = self._durations.get(key)
-        if child is None:
-            child = self._durations[key] = self.request_duration.labels(route, method, status)
-        return child
+        return _child(self._durations, self.request_duration, (route, method, status))
 
     def attempt_child(self, route: str, method: str, status: str) -> Any:
-        key = (route, method, status)
-        child = self._attempts.get(key)
-        if child is None:
-            child = self._attempts[key] = self.attempts.labels(route, method, status)
-        return child
+        return _child(self._attempts, self.attempts, (route, method, status))
+
+
+def _child(cache: dict[tuple[str, str, str], Any], metric: Any, key: tuple[str, str, str]) -> Any:
+    child = cache.get(key)
+    if child is None:
+        child = cache[key] = metric.labels(*key)
+    return child
