@@ -6,8 +6,8 @@
 2. ``/metrics`` render time against the number of series (1k, 20k), text and OpenMetrics.
 3. ``ProcessCollector`` / ``GCCollector`` cost per collect. Target: process collector <= 100 us.
 4. Event-loop stall while Prometheus scrapes a bot-sized registry through ``MetricsServer``
-   (served and rendered in threads of its own) compared with prometheus_client's aiohttp handler, which renders
-   on the loop. A separate process scrapes, as Prometheus would.
+   (served and rendered in threads of its own) compared with prometheus_client's aiohttp handler,
+   which renders on the loop. A separate process scrapes, as Prometheus would.
 """
 
 from __future__ import annotations
