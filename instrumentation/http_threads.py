@@ -34,6 +34,9 @@ ACCEPT_POLL = 0.05
 REQUEST_TIMEOUT = 10.0
 #: The names of the server's threads (the accepting one, and one per request).
 THREAD_PREFIX = "comet-metrics"
+#: Connections served at once; more are closed at once (clients that connect and send nothing
+#: would otherwise each hold a thread for ``REQUEST_TIMEOUT``). Prometheus needs one.
+MAX_CONNECTIONS = 32
 
 #: What a request gets: status, body, headers.
 Reply = tuple[int, bytes, dict[str, str]]
@@ -68,6 +71,9 @@ class ThreadedServer(HTTPServer):
 
     daemon_threads = True
     timeout = ACCEPT_POLL  # handle_request() returns after this without a connection
+    # socketserver's default backlog of 5 drops the SYNs of a burst of connections (probes and a
+    # scrape at once), which the clients then resend only after a second.
+    request_queue_size = 64
 
     def __init__(self, host: str, port: int, answer: Answer, *, switch_interval: float | None) -> None:
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -76,9 +82,23 @@ class ThreadedServer(HTTPServer):
         self._threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
         self._local = threading.local()
+        #: Connections closed unanswered because ``MAX_CONNECTIONS`` were open.
+        self.refused = 0
         super().__init__((host, port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        with self._threads_lock:
+            busy = len(self._threads) >= MAX_CONNECTIONS
+        if busy:
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                logger.warning(
+                    "Metrics server: %d connections already open; closing new ones (%d so far)",
+                    MAX_CONNECTIONS,
+                    self.refused,
+                )
+            self.shutdown_request(request)
+            return
         lowering = switch_interval.lower(self.lowered_interval)  # ended by the request's thread
         thread = threading.Thread(
             target=self._serve_one,

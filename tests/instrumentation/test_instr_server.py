@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from instrumentation import server as server_module
 from instrumentation.collectors import register_runtime_collectors
+from instrumentation.http_threads import MAX_CONNECTIONS
 from instrumentation.metrics import Metrics
 from instrumentation.server import RENDER_SWITCH_INTERVAL, MetricsServer, PortInUseError, json_safe
 
@@ -215,6 +216,32 @@ async def test_healthz_is_503_while_the_event_loop_is_blocked(
     assert strict_json(body.decode())["status"] == "unresponsive"
     async with session.get(f"{server.url}/healthz") as response:  # the loop runs again
         assert response.status == 200
+
+
+@pytest.mark.asyncio
+async def test_connections_beyond_the_limit_are_closed_and_the_server_recovers(
+    server: MetricsServer, session: aiohttp.ClientSession
+) -> None:
+    # Clients that connect and send nothing each hold a thread; past the limit, new ones are closed.
+    idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(MAX_CONNECTIONS)]
+    try:
+        # Accepted after the idle ones (the backlog is FIFO), so it finds the limit reached.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert extra.recv(1024) == b"", "answered beyond the connection limit"
+    finally:
+        for sock in idle:
+            sock.close()
+    # The idle clients gone, their threads end and the server answers again.
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        try:
+            async with session.get(f"{server.url}/healthz") as response:
+                assert response.status == 200
+                break
+        except aiohttp.ClientError:
+            assert asyncio.get_running_loop().time() < deadline, "still refusing after the idle clients left"
+            await asyncio.sleep(0.01)  # their threads are ending: ask again
 
 
 @pytest.mark.asyncio
