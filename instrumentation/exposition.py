@@ -134,6 +134,16 @@ def _exemplar_string(exemplar: Any) -> str:
     return f" # {labels} {floatToGoString(exemplar.value)}"
 
 
+def _header(name: str, doc: str, family_type: str, unit: str, kind: str) -> str:
+    """A family's HELP and TYPE lines (and UNIT, in OpenMetrics) as prometheus_client writes them:
+    the text format escapes backslashes and newlines in HELP, OpenMetrics quotes too."""
+    if kind == TEXT:
+        doc = doc.replace("\\", r"\\").replace("\n", r"\n")
+        return f"# HELP {name} {doc}\n# TYPE {name} {family_type}\n"
+    header = f"# HELP {name} {_escape_value(doc)}\n# TYPE {name} {family_type}\n"
+    return header + f"# UNIT {name} {unit}\n" if unit else header
+
+
 def _gauge_value(child: Gauge) -> float:
     if "_child_samples" in vars(child):  # set_function() replaced the value by a callable
         return float(next(iter(child._child_samples())).value)
@@ -161,13 +171,7 @@ class _Family:
         else:
             self.render = self._gauge
             family_type, header_name = "gauge", name
-        if kind == TEXT:
-            doc = doc.replace("\\", r"\\").replace("\n", r"\n")
-            self.header = f"# HELP {header_name} {doc}\n# TYPE {header_name} {family_type}\n"
-        else:
-            self.header = f"# HELP {header_name} {_escape_value(doc)}\n# TYPE {header_name} {family_type}\n"
-            if metric._unit:
-                self.header += f"# UNIT {header_name} {metric._unit}\n"
+        self.header = _header(header_name, doc, family_type, metric._unit, kind)
 
     @staticmethod
     def children(metric: Any) -> list[tuple[tuple[str, ...], Any]]:
@@ -284,13 +288,7 @@ def render_family(family: Metric, kind: str, out: list[str]) -> bool:
             return False
         lines.append(f"{sample.name}{_label_string(sample.labels.items())} {floatToGoString(sample.value)}\n")
     header_name = f"{name}_total" if kind == TEXT and family.type == "counter" else name
-    if kind == TEXT:
-        doc = family.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        out.append(f"# HELP {header_name} {doc}\n# TYPE {header_name} {family.type}\n")
-    else:
-        out.append(f"# HELP {name} {_escape_value(family.documentation)}\n# TYPE {name} {family.type}\n")
-        if family.unit:
-            out.append(f"# UNIT {name} {family.unit}\n")
+    out.append(_header(header_name, family.documentation, family.type, family.unit, kind))
     out.extend(lines)
     return True
 
@@ -321,8 +319,7 @@ class Exposition:
                 if family is not None:
                     family.render(collector, out)
                     continue
-                for metric in collector.collect():
-                    metric = _without_created(metric)
+                for metric in WithoutCreated(collector).collect():
                     if not render_family(metric, kind, out):
                         text = fmt.encoder(_Collected(metric)).decode("utf-8")
                         out.append(text.removesuffix(_EOF) if kind == OPENMETRICS else text)

@@ -10,8 +10,8 @@ import logging
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,7 +41,7 @@ MAX_CONNECTIONS = 32
 #: What a request gets: status, body, headers.
 Reply = tuple[int, bytes, dict[str, str]]
 #: The application: ``(path, query, headers) -> Reply``, called in the request's thread.
-Answer = Callable[[str, str, Any], Reply]
+Answer = Callable[[str, str, Message], Reply]
 
 
 class PortInUseError(OSError):
@@ -69,7 +69,6 @@ class ThreadedServer(HTTPServer):
     sent in one write (the wait after that write no longer delays the scraper).
     """
 
-    daemon_threads = True
     timeout = ACCEPT_POLL  # handle_request() returns after this without a connection
     # socketserver's default backlog of 5 drops the SYNs of a burst of connections (probes and a
     # scrape at once), which the clients then resend only after a second.
@@ -81,7 +80,6 @@ class ThreadedServer(HTTPServer):
         self.lowered_interval = switch_interval
         self._threads: set[threading.Thread] = set()
         self._threads_lock = threading.Lock()
-        self._local = threading.local()
         #: Connections closed unanswered because ``MAX_CONNECTIONS`` were open.
         self.refused = 0
         super().__init__((host, port), _Handler)
@@ -117,9 +115,8 @@ class ThreadedServer(HTTPServer):
             raise
 
     def _serve_one(self, request: Any, client_address: Any, lowering: Lowering) -> None:
-        self._local.lowering = lowering
         try:
-            self.finish_request(request, client_address)
+            _Handler(request, client_address, self, lowering)
         except Exception:
             self.handle_error(request, client_address)
         finally:
@@ -127,10 +124,6 @@ class ThreadedServer(HTTPServer):
             self.shutdown_request(request)
             with self._threads_lock:
                 self._threads.discard(threading.current_thread())
-
-    def answer_ready(self) -> None:
-        """Called by the handler in the request's thread once its answer is built."""
-        self._local.lowering.end()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         logger.debug("A metrics request failed", exc_info=True)  # a client gone mid-answer, say
@@ -145,13 +138,20 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = REQUEST_TIMEOUT
     server_version = "comet-metrics"
 
+    def __init__(
+        self, request: Any, client_address: Any, server: ThreadedServer, lowering: Lowering | None = None
+    ) -> None:
+        # Set before the base class's __init__, which handles the request.
+        self.lowering = lowering if lowering is not None else Lowering(None)
+        super().__init__(request, client_address, server)
+
     def version_string(self) -> str:
         return self.server_version  # not the Python version
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         status, body, headers = self.server.answer(parts.path, parts.query, self.headers)
-        self.server.answer_ready()
+        self.lowering.end()  # the answer is built: only its write is left
         self.log_request(status)
         reason = self.responses[status][0] if status in self.responses else ""
         head = [f"{self.protocol_version} {status} {reason}", f"Server: {self.version_string()}"]
@@ -208,14 +208,6 @@ class SwitchInterval:
             self._active -= 1
             if self._active == 0:
                 sys.setswitchinterval(self._saved)
-
-    @contextmanager
-    def lowered(self, interval: float | None) -> Iterator[None]:
-        lowering = self.lower(interval)
-        try:
-            yield
-        finally:
-            lowering.end()
 
 
 switch_interval = SwitchInterval()

@@ -42,7 +42,8 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -214,8 +215,15 @@ class MetricsServer:
 
     # -- requests (each in a thread of its own) ------------------------------------------------
 
-    def answer(self, path: str, query: str, headers: Any) -> Reply:
-        """The reply to ``GET path?query`` with the request's ``headers``."""
+    def answer(self, path: str, query: str, headers: Message) -> Reply:
+        """The reply to ``GET path?query`` with the request's ``headers``; a 500 if building it fails."""
+        try:
+            return self._answer(path, query, headers)
+        except Exception:
+            logger.exception("Answering GET %s failed", path)
+            return 500, b"answering failed; see the bot's log\n", {"Content-Type": "text/plain"}
+
+    def _answer(self, path: str, query: str, headers: Message) -> Reply:
         protected = path in _PROTECTED or path.startswith(_DEBUG_PREFIX)
         if protected and not self._authorised(headers.get("Authorization", "")):
             return (
@@ -233,19 +241,25 @@ class MetricsServer:
             return self._invocation(path[len(INVOCATIONS_PATH) :])
         return 404, b"not found\n", {"Content-Type": "text/plain"}
 
-    def _on_loop(self, make: Callable[[], Awaitable[Any]], timeout: float) -> Any:
-        """Run the coroutine ``make()`` on the bot's loop and wait for its result here."""
+    def _on_loop(self, coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+        """Run ``coro`` on the bot's loop and wait here for its result. :class:`_LoopClosed` if the
+        loop is gone; what ``coro`` raises is raised here."""
         loop = self._loop
         if loop is None or loop.is_closed():
-            raise RuntimeError("the event loop is closed")
-        future = asyncio.run_coroutine_threadsafe(_call(make), loop)
+            coro.close()
+            raise _LoopClosed
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # closed meanwhile
+            coro.close()
+            raise _LoopClosed from None
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
             raise TimeoutError from None
 
-    def _metrics(self, query: str, headers: Any) -> Reply:
+    def _metrics(self, query: str, headers: Message) -> Reply:
         fmt = choose_format(",".join(headers.get_all("Accept", [])))
         compress = gzip_accepted(headers.get("Accept-Encoding", ""))
         names = parse_qs(query).get("name[]", [])
@@ -262,10 +276,10 @@ class MetricsServer:
 
     def _healthz(self) -> Reply:
         try:
-            self._on_loop(_nothing, LOOP_TIMEOUT)
+            self._on_loop(_nothing(), LOOP_TIMEOUT)
         except TimeoutError:
             return _json_reply({"status": "unresponsive", "error": "the event loop did not answer"}, 503)
-        except RuntimeError:
+        except _LoopClosed:
             return _json_reply({"status": "stopped", "error": "the event loop is closed"}, 503)
         return _json_reply({"status": "alive"}, 200)
 
@@ -273,10 +287,10 @@ class MetricsServer:
         if self._readiness is None:
             return _json_reply({"status": "healthy"}, 200)
         try:
-            payload = self._on_loop(self._ready_payload, READINESS_TIMEOUT + LOOP_TIMEOUT)
+            payload = self._on_loop(self._ready_payload(), READINESS_TIMEOUT + LOOP_TIMEOUT)
         except TimeoutError:
             payload = {"status": "timeout"}
-        except RuntimeError:
+        except _LoopClosed:
             payload = {"status": "stopped", "error": "the event loop is closed"}
         return _json_reply(payload, 200 if payload.get("status") == "healthy" else 503)
 
@@ -303,8 +317,8 @@ class MetricsServer:
             return lookup(trace_id) if 0 < len(trace_id) <= 64 else None
 
         try:
-            found = self._on_loop(find, LOOP_TIMEOUT)
-        except (TimeoutError, RuntimeError):
+            found = self._on_loop(find(), LOOP_TIMEOUT)
+        except (TimeoutError, _LoopClosed):
             return _json_reply({"error": "the event loop did not answer"}, 503)
         if found is None:
             return _json_reply(
@@ -326,8 +340,8 @@ class MetricsServer:
         return hmac.compare_digest(supplied, expected)
 
 
-async def _call(make: Callable[[], Awaitable[Any]]) -> Any:
-    return await make()
+class _LoopClosed(Exception):
+    """The bot's event loop is closed: nothing can be asked of it."""
 
 
 async def _nothing() -> None:

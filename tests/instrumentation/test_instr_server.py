@@ -170,6 +170,20 @@ async def test_render_failure_is_a_500_and_the_server_survives(session: aiohttp.
 
 
 @pytest.mark.asyncio
+async def test_a_failing_handler_is_a_500_and_the_server_survives(
+    registry: CollectorRegistry, session: aiohttp.ClientSession
+) -> None:
+    def lookup(trace_id: str) -> dict[str, Any] | None:
+        raise RuntimeError("recorder bug")
+
+    async with MetricsServer(registry, port=0, invocations=lookup) as server:
+        async with session.get(f"{server.url}/debug/invocations/00000000000000ab") as response:
+            assert response.status == 500
+        async with session.get(f"{server.url}/healthz") as response:
+            assert response.status == 200
+
+
+@pytest.mark.asyncio
 async def test_healthz(server: MetricsServer, session: aiohttp.ClientSession) -> None:
     async with session.get(f"{server.url}/healthz") as response:
         assert response.status == 200
