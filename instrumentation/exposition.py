@@ -46,6 +46,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _untyped_float_to_go_string
+from prometheus_client.values import MutexValue
 
 __all__ = ["Exposition", "Format", "WithoutCreated", "choose_format", "render_family"]
 
@@ -62,6 +63,23 @@ _PLAIN_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 _EOF = "# EOF\n"
 #: prometheus_client's number formatting (``+Inf``, Go-style exponents), as both its encoders use it.
 floatToGoString = cast(Callable[[float], str], _untyped_float_to_go_string)
+
+
+def _go_string(value: float) -> str:
+    """``floatToGoString(value)``, for most values without its checks: a float in [0, 1e6) has no
+    Go-style exponent (that starts at 1e6), is finite, and prints as ``repr`` prints it."""
+    if type(value) is float and 0.0 <= value < 1e6:
+        return repr(value)
+    return floatToGoString(value)
+
+
+def _read(value: Any) -> tuple[float, Any]:
+    """A counter's or bucket's value and exemplar. prometheus_client's ``MutexValue`` takes its lock
+    for each read; one attribute read is atomic anyway, and its ``get()`` gives no more (each
+    bucket is read on its own either way). Other value classes (multiprocess) are asked."""
+    if type(value) is MutexValue:
+        return value._value, value._exemplar
+    return value.get(), value.get_exemplar()
 
 
 @dataclass(frozen=True)
@@ -178,7 +196,7 @@ class _Family:
         if not metric._labelnames:
             return [((), metric)]
         with metric._lock:
-            return [(tuple(values), child) for values, child in metric._metrics.items()]
+            return list(metric._metrics.items())
 
     def _prefixes(self, metric: Any, values: tuple[str, ...], suffixes: Suffixes) -> tuple[str, ...]:
         prefixes = self.prefixes.get(values)
@@ -194,13 +212,11 @@ class _Family:
         openmetrics = self.kind == OPENMETRICS
         for values, child in self.children(metric):
             (prefix,) = self._prefixes(metric, values, (("_total", ()),))
-            value = child._value
-            line = prefix + floatToGoString(value.get())
-            if openmetrics:
-                exemplar = value.get_exemplar()
-                if exemplar is not None:
-                    line += _exemplar_string(exemplar)
-            out.append(line + "\n")
+            value, exemplar = _read(child._value)
+            if openmetrics and exemplar is not None:
+                out.append(f"{prefix}{_go_string(value)}{_exemplar_string(exemplar)}\n")
+            else:
+                out.append(f"{prefix}{_go_string(value)}\n")
 
     def _gauge(self, metric: Gauge, out: list[str]) -> None:
         out.append(self.header)
@@ -224,18 +240,18 @@ class _Family:
                 prefixes = self._prefixes(metric, values, suffixes)
             buckets = child._buckets
             acc = 0.0
-            for i, bucket in enumerate(buckets):
-                acc += bucket.get()
-                line = prefixes[i] + floatToGoString(acc)
-                if openmetrics:
-                    exemplar = bucket.get_exemplar()
-                    if exemplar is not None:
-                        line += _exemplar_string(exemplar)
-                out.append(line + "\n")
+            # prefixes: one per bucket, then the count's and the sum's (longer than buckets)
+            for prefix, bucket in zip(prefixes, buckets, strict=False):
+                count, exemplar = _read(bucket)
+                acc += count
+                if openmetrics and exemplar is not None:
+                    out.append(f"{prefix}{_go_string(acc)}{_exemplar_string(exemplar)}\n")
+                else:
+                    out.append(f"{prefix}{_go_string(acc)}\n")
             n = len(buckets)
-            out.append(f"{prefixes[n]}{floatToGoString(acc)}\n")
+            out.append(f"{prefixes[n]}{_go_string(acc)}\n")
             if len(prefixes) > n + 1:
-                out.append(f"{prefixes[n + 1]}{floatToGoString(child._sum.get())}\n")
+                out.append(f"{prefixes[n + 1]}{_go_string(_read(child._sum)[0])}\n")
 
 
 _FAST_TYPES = (Counter, Gauge, Histogram)
@@ -286,7 +302,7 @@ def render_family(family: Metric, kind: str, out: list[str]) -> bool:
             or not all(_PLAIN_NAME.match(label) for label in sample.labels)
         ):
             return False
-        lines.append(f"{sample.name}{_label_string(sample.labels.items())} {floatToGoString(sample.value)}\n")
+        lines.append(f"{sample.name}{_label_string(sample.labels.items())} {_go_string(sample.value)}\n")
     header_name = f"{name}_total" if kind == TEXT and family.type == "counter" else name
     out.append(_header(header_name, family.documentation, family.type, family.unit, kind))
     out.extend(lines)

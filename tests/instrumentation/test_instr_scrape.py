@@ -109,6 +109,16 @@ def mixed_registry(*, negative_buckets: bool = True) -> tuple[CollectorRegistry,
     ).labels('a "quoted" \\ value\nwith a newline').set(float("inf"))
     Gauge("odd_function", "A callback gauge.", registry=registry).set_function(lambda: 41.5)
     Counter("odd_unlabelled", "An unlabelled counter.", registry=registry).inc(1e21)
+    # Around the renderer's shortcut for floats in [0, 1e6): Go-style exponents start at 1e6, and a
+    # reset counter holds the int 0, which prometheus_client still writes as 0.0.
+    edges = Counter("odd_edges", "Values at the edges of number formatting.", ["at"], registry=registry)
+    edges.labels("below").inc(999_999.5)
+    edges.labels("million").inc(1e6)
+    edges.labels("above").inc(1_234_567.0)
+    edges.labels("tiny").inc(1e-7)
+    edges.labels("reset").inc(5)
+    edges.labels("reset").reset()
+    Histogram("odd_large", "A sum past 1e6.", buckets=(1.0,), registry=registry).observe(2_500_000.0)
     if negative_buckets:
         Histogram("odd_negative", "No _sum.", buckets=(-1.0, 0.0, 1.0), registry=registry).observe(-2)
     Histogram("odd_unit", "With a unit.", unit="seconds", registry=registry).observe(0.2)
