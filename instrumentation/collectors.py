@@ -1,9 +1,16 @@
 """Runtime collectors read at scrape time: the process (psutil) and the garbage collector.
 
 Both are ``Collector`` objects that build metric families when Prometheus scrapes, so nothing is
-updated in the background. They only read cheap counters — ``/proc/<pid>/{stat,statm,status,fd}``
-through psutil, ``gc.get_stats()`` — never ``gc.get_objects()`` or ``net_connections()``, which scan
-the whole heap or host and belong to the on-demand debug commands.
+updated in the background. They only read cheap counters — ``getrusage(2)``, ``/proc/<pid>/{statm,
+status,fd}`` through psutil, ``gc.get_stats()`` — never ``gc.get_objects()`` or
+``net_connections()``, which scan the whole heap or host and belong to the on-demand debug commands.
+
+CPU time and context switches of this process come from ``resource.getrusage(RUSAGE_SELF)``: one
+system call, microsecond CPU times, and the context switches of *every* thread. psutil's
+``num_ctx_switches()`` reads ``/proc/<pid>/status`` on Linux, which holds the main thread's alone
+(a thread sleeping 2,000 times added 2 there, 2,001 in getrusage): the metrics server's threads,
+the loop watchdog and discord.py's heartbeat thread would be missing. Where ``resource`` does not
+exist (Windows), or for a process given to :class:`ProcessCollector`, psutil reads them.
 
 Names follow the standard ``process_*`` / ``python_gc_*`` series so common dashboards work; the
 CPU user/system split and the context switches, which the standard set lacks, are ``comet_*``.
@@ -27,6 +34,11 @@ from prometheus_client.registry import Collector
 
 from instrumentation.metrics import PREFIX
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+
 __all__ = ["GCCollector", "ProcessCollector", "register_runtime_collectors"]
 
 logger = logging.getLogger(__name__)
@@ -46,13 +58,15 @@ class ProcessCollector(Collector):
     """
 
     def __init__(self, process: psutil.Process | None = None) -> None:
+        """``process``: another process to read, all through psutil (default: this process)."""
         self._process = process if process is not None else psutil.Process()
+        own_usage = process is None and resource is not None
         self._groups: tuple[tuple[str, _Group], ...] = (
-            ("cpu", self._cpu),
+            ("cpu", self._own_cpu if own_usage else self._cpu),
             ("memory", self._memory),
             ("fds", self._fds),
             ("threads", self._threads),
-            ("context_switches", self._context_switches),
+            ("context_switches", self._own_context_switches if own_usage else self._context_switches),
             ("start_time", self._start_time),
         )
         self._reported: set[str] = set()  # groups whose failure was logged already
@@ -91,11 +105,12 @@ class ProcessCollector(Collector):
     @staticmethod
     def _cpu(process: psutil.Process) -> list[Metric]:
         times = process.cpu_times()
-        total = CounterMetricFamily("process_cpu_seconds", _CPU_HELP, value=times.user + times.system)
-        by_mode = CounterMetricFamily(f"{PREFIX}_process_cpu_seconds", _CPU_MODE_HELP, labels=["mode"])
-        by_mode.add_metric(["user"], times.user)
-        by_mode.add_metric(["system"], times.system)
-        return [total, by_mode]
+        return _cpu_families(times.user, times.system)
+
+    @staticmethod
+    def _own_cpu(process: psutil.Process) -> list[Metric]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return _cpu_families(usage.ru_utime, usage.ru_stime)
 
     @staticmethod
     def _memory(process: psutil.Process) -> list[Metric]:
@@ -126,14 +141,31 @@ class ProcessCollector(Collector):
     @staticmethod
     def _context_switches(process: psutil.Process) -> list[Metric]:
         switches = process.num_ctx_switches()
-        family = CounterMetricFamily(f"{PREFIX}_process_context_switches", _CTX_HELP, labels=["kind"])
-        family.add_metric(["voluntary"], switches.voluntary)
-        family.add_metric(["involuntary"], switches.involuntary)
-        return [family]
+        return _context_switch_families(switches.voluntary, switches.involuntary)
+
+    @staticmethod
+    def _own_context_switches(process: psutil.Process) -> list[Metric]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return _context_switch_families(usage.ru_nvcsw, usage.ru_nivcsw)
 
     @staticmethod
     def _start_time(process: psutil.Process) -> list[Metric]:
         return [GaugeMetricFamily("process_start_time_seconds", _START_HELP, value=process.create_time())]
+
+
+def _cpu_families(user: float, system: float) -> list[Metric]:
+    total = CounterMetricFamily("process_cpu_seconds", _CPU_HELP, value=user + system)
+    by_mode = CounterMetricFamily(f"{PREFIX}_process_cpu_seconds", _CPU_MODE_HELP, labels=["mode"])
+    by_mode.add_metric(["user"], user)
+    by_mode.add_metric(["system"], system)
+    return [total, by_mode]
+
+
+def _context_switch_families(voluntary: int, involuntary: int) -> list[Metric]:
+    family = CounterMetricFamily(f"{PREFIX}_process_context_switches", _CTX_HELP, labels=["kind"])
+    family.add_metric(["voluntary"], voluntary)
+    family.add_metric(["involuntary"], involuntary)
+    return [family]
 
 
 class GCCollector(Collector):
@@ -213,7 +245,7 @@ _VMS_HELP = "Virtual memory size in bytes."
 _OPEN_FDS_HELP = "Number of open file descriptors."
 _MAX_FDS_HELP = "Maximum number of open file descriptors."
 _THREADS_HELP = "Number of OS threads in the process."
-_CTX_HELP = "Context switches of the process, by kind (voluntary or involuntary)."
+_CTX_HELP = "Context switches of the process, all threads, by kind (voluntary or involuntary)."
 _START_HELP = "Start time of the process since unix epoch in seconds."
 _GC_COLLECTED_HELP = "Objects collected during gc."
 _GC_UNCOLLECTABLE_HELP = "Uncollectable objects found during GC."

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gc
 import logging
 import os
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import psutil
@@ -15,6 +17,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import ProcessCollector as ClientProcessCollector
 
 from instrumentation.collectors import GCCollector, ProcessCollector, register_runtime_collectors
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -28,37 +35,80 @@ def scrape(collector: ProcessCollector | GCCollector) -> dict[tuple[str, tuple[t
     return samples
 
 
+def usage() -> tuple[float, float, int, int]:
+    """This process's CPU seconds (user, system) and context switches (voluntary, involuntary)."""
+    if resource is None:  # Windows: what the collector reads there
+        times, switches = psutil.Process().cpu_times(), psutil.Process().num_ctx_switches()
+        return times.user, times.system, switches.voluntary, switches.involuntary
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime, own.ru_stime, own.ru_nvcsw, own.ru_nivcsw
+
+
 def test_process_metrics_read_this_process() -> None:
-    # Each figure against psutil's own reading of this process: the counters lie between a reading
-    # taken just before the scrape and one just after (a separate Process object, nothing cached).
-    process = psutil.Process()
+    # Each figure against a reading of this process: the counters lie between a reading taken
+    # just before the scrape and one just after (a separate Process object, nothing cached).
     reader = psutil.Process()
-    cpu_before, switches_before, threads_before = (
-        reader.cpu_times(),
-        reader.num_ctx_switches(),
-        reader.num_threads(),
-    )
-    samples = scrape(ProcessCollector(process))
-    cpu_after, switches_after, threads_after = (
-        reader.cpu_times(),
-        reader.num_ctx_switches(),
-        reader.num_threads(),
-    )
+    before, threads_before = usage(), reader.num_threads()
+    samples = scrape(ProcessCollector())
+    after, threads_after = usage(), reader.num_threads()
     rss = samples[("process_resident_memory_bytes", ())]
     assert rss == pytest.approx(reader.memory_info().rss, rel=0.05)  # bytes of this process, not KiB
     assert samples[("process_virtual_memory_bytes", ())] >= rss
-    assert samples[("process_start_time_seconds", ())] == pytest.approx(process.create_time())
+    assert samples[("process_start_time_seconds", ())] == pytest.approx(reader.create_time())
     threads = samples[("process_threads", ())]
     assert min(threads_before, threads_after) <= threads <= max(threads_before, threads_after)
     user = samples[("comet_process_cpu_seconds_total", (("mode", "user"),))]
     system = samples[("comet_process_cpu_seconds_total", (("mode", "system"),))]
     assert samples[("process_cpu_seconds_total", ())] == pytest.approx(user + system)
-    assert cpu_before.user <= user <= cpu_after.user
-    assert cpu_before.system <= system <= cpu_after.system
     voluntary = samples[("comet_process_context_switches_total", (("kind", "voluntary"),))]
     involuntary = samples[("comet_process_context_switches_total", (("kind", "involuntary"),))]
-    assert switches_before.voluntary <= voluntary <= switches_after.voluntary
-    assert switches_before.involuntary <= involuntary <= switches_after.involuntary
+    for reading, value in zip(before, (user, system, voluntary, involuntary), strict=True):
+        assert reading <= value
+    for reading, value in zip(after, (user, system, voluntary, involuntary), strict=True):
+        assert value <= reading
+
+
+@pytest.mark.skipif(resource is None, reason="psutil reads them where getrusage does not exist")
+def test_context_switches_count_every_thread_not_only_the_main_one() -> None:
+    # A thread that sleeps blocks, and each block is a voluntary switch of that thread. psutil's
+    # num_ctx_switches() (the main thread's, on Linux) barely moved for this; the process's must.
+    collector = ProcessCollector()
+    key = ("comet_process_context_switches_total", (("kind", "voluntary"),))
+    before = scrape(collector)[key]
+
+    def sleeper() -> None:
+        for _ in range(200):
+            time.sleep(0.0001)
+
+    thread = threading.Thread(target=sleeper)
+    thread.start()
+    thread.join()
+    assert scrape(collector)[key] - before >= 200
+
+
+def test_another_process_is_read_through_psutil() -> None:
+    # A child process, read from here: its CPU time is its own, not this process's.
+    script = "import sys; sum(range(3_000_000)); print('summed', flush=True); sys.stdin.read()"
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == b"summed\n"  # it has spent CPU time
+        process = psutil.Process(child.pid)
+        samples = scrape(ProcessCollector(process))
+        mine = usage()
+        theirs = process.cpu_times()
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(10)
+    total = samples[("process_cpu_seconds_total", ())]
+    assert 0 < total <= theirs.user + theirs.system
+    assert total != pytest.approx(mine[0] + mine[1])
+    assert samples[("process_start_time_seconds", ())] == pytest.approx(process.create_time())
 
 
 @linux_only
