@@ -1,8 +1,9 @@
 """The bot's own HTTP endpoint, in threads of its own: ``/metrics``, ``/healthz``, ``/readyz``.
 
-The server is the standard library's ``http.server`` with a thread per request (as
-prometheus_client's ``start_http_server``), not an aiohttp app on the bot's loop: a scrape then
-never waits for a busy event loop to get round to it, and parsing HTTP never takes the loop's time.
+The server is the standard library's ``http.server`` in threads of its own, as prometheus_client's
+``start_http_server`` (with workers kept between requests), not an aiohttp app on the bot's loop: a
+scrape then never waits for a busy event loop to get round to it, and parsing HTTP never takes the
+loop's time.
 What needs the loop (readiness, liveness, the flight recorder) is asked *on* the loop, thread-safely.
 
 * ``GET /metrics`` — the Prometheus text format, or OpenMetrics when the scraper's ``Accept`` asks
@@ -190,6 +191,7 @@ class MetricsServer:
                 break
             await asyncio.sleep(0.005)
         httpd.server_close()  # the listening socket: no new request from here
+        httpd.end_workers()
         threads = httpd.request_threads()
         while any(thread.is_alive() for thread in threads):
             if loop.time() > deadline:

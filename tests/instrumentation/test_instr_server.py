@@ -9,9 +9,11 @@ import math
 import socket
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from email.message import Message
 from typing import Any
 
 import aiohttp
@@ -23,9 +25,10 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from instrumentation import http_threads
 from instrumentation import server as server_module
 from instrumentation.collectors import register_runtime_collectors
-from instrumentation.http_threads import MAX_CONNECTIONS
+from instrumentation.http_threads import MAX_CONNECTIONS, Reply, ThreadedServer
 from instrumentation.metrics import Metrics
 from instrumentation.server import RENDER_SWITCH_INTERVAL, MetricsServer, PortInUseError, json_safe
 
@@ -230,6 +233,56 @@ async def test_healthz_is_503_while_the_event_loop_is_blocked(
     assert strict_json(body.decode())["status"] == "unresponsive"
     async with session.get(f"{server.url}/healthz") as response:  # the loop runs again
         assert response.status == 200
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)  # another thread is getting there: look again
+
+
+def test_workers_are_kept_between_connections_and_end_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    answered_by: list[threading.Thread] = []  # the objects: the OS reuses an ended thread's id
+
+    def answer(path: str, query: str, headers: Message) -> Reply:
+        answered_by.append(threading.current_thread())
+        return 200, b"ok\n", {"Content-Type": "text/plain"}
+
+    def get() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{httpd.server_address[1]}/", timeout=10) as response:
+            assert response.read() == b"ok\n"
+        wait_until(lambda: httpd.idle_workers() == 1, "the worker did not become free")
+
+    def distinct() -> int:
+        return len({id(thread) for thread in answered_by})
+
+    httpd = ThreadedServer("127.0.0.1", 0, answer, switch_interval=None)
+    acceptor = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01})
+    acceptor.start()
+    try:
+        for _ in range(3):
+            get()
+        # One connection after another: one worker answered them all, and it is still there.
+        assert len(answered_by) == 3 and distinct() == 1
+        assert httpd.request_threads() == answered_by[:1]
+        # A worker with nothing to do ends by itself (after 120 s by default; 0.05 s here, from
+        # its next wait on) ...
+        monkeypatch.setattr(http_threads, "WORKER_IDLE_EXIT", 0.05)
+        get()
+        wait_until(lambda: not httpd.request_threads(), "an idle worker did not end")
+        assert not [t for t in threading.enumerate() if t in answered_by]
+        # ... and the next connection starts a new one.
+        get()
+        assert distinct() == 2
+    finally:
+        httpd.shutdown()
+        acceptor.join()
+        httpd.server_close()
+        httpd.end_workers()
+        for thread in httpd.request_threads():
+            thread.join(10)
+    assert not httpd.request_threads()
 
 
 @pytest.mark.asyncio
