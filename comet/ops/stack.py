@@ -38,6 +38,7 @@ from comet.ops.extras import MissingExtra, report
 from comet.ops.processes import StackError
 from comet.ops.render_args import add_render_arguments, durations_from_args
 from comet.ops.render_options import RenderOptions
+from comet.ops.rule_transforms import RenderError
 from comet.ops.stack_config import StackSettings
 
 
@@ -94,8 +95,13 @@ def settings_from_args(args: argparse.Namespace) -> StackSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     settings = settings_from_args(args)
+    try:
+        settings.render.validate()  # a bad URL or duration is a usage error, before anything starts
+    except RenderError as exc:
+        parser.error(str(exc))
     try:
         from comet.ops.local_stack import Stack
     except MissingExtra as exc:

@@ -154,6 +154,28 @@ def test_render_cli_rejects_bad_values(tmp_path: Path, argv: list[str], message:
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--discord-webhook-url", "not a url"], "discord webhook URL: expected an http:// or https:// URL"),
+        (["--scrape-interval", "fast"], "expected a duration"),
+    ],
+)
+def test_stack_cli_rejects_bad_values_before_starting_anything(
+    tmp_path: Path, argv: list[str], message: str
+) -> None:
+    # The demo stack renders the same options; a bad one is a usage error, not a traceback after
+    # the emulator and the bot have started.
+    result = subprocess.run(
+        [sys.executable, "-m", "comet.ops.stack", "--workdir", str(tmp_path / "stack"), *argv],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "starting" not in result.stdout and not (tmp_path / "stack").exists()
+
+
 def _source_copy(tmp_path: Path) -> Path:
     source = tmp_path / "src"
     shutil.copytree(REPO / "alerting", source / "alerting")
