@@ -283,7 +283,13 @@ class CommandInstrumentation(BatchedInstrumentation):
             duration = 0.0
         else:
             duration = self._clock() - started
-        trace_id = self._finish_trace(getattr(ctx, _TRACE, None), name, outcome, error, duration)
+        trace = getattr(ctx, _TRACE, None)
+        if trace is not None:
+            # A Context sits in reference cycles of discord.py's own (its StringView, ...), so it is
+            # freed by the cycle collector, not at once: holding the trace it would drag it (and
+            # its steps) into the older generations and make every collection longer.
+            setattr(ctx, _TRACE, None)
+        trace_id = self._finish_trace(trace, name, outcome, error, duration)
         self._note(Invocation(hook, name, PREFIX, outcome, duration, error, trace_id))
 
     def _record_interaction(
@@ -295,7 +301,7 @@ class CommandInstrumentation(BatchedInstrumentation):
         extras[_RECORDED] = True
         started = extras.get(_START)
         duration = 0.0 if started is None else self._clock() - started
-        trace_id = self._finish_trace(extras.get(_TRACE), name, outcome, error, duration)
+        trace_id = self._finish_trace(extras.pop(_TRACE, None), name, outcome, error, duration)  # as above
         self._note(Invocation(hook, name, SLASH, outcome, duration, error, trace_id))
 
     def _finish_trace(

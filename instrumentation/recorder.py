@@ -55,6 +55,8 @@ class Trace:
     #: and forgotten; they become :class:`Step` records only when a kept one is read.
     raw_steps: list[tuple[float, str, str, float, str, float]] = field(default_factory=list, repr=False)
     dropped_steps: int = 0
+    #: Where the invocation's context finds it, until it ends.
+    slot: _Slot | None = field(default=None, repr=False, compare=False)
 
     def add(self, kind: str, name: str, duration: float, status: str = "", waited: float = 0.0) -> None:
         if len(self.raw_steps) >= MAX_STEPS:
@@ -74,11 +76,28 @@ class Trace:
         data = asdict(self)
         data.pop("started")
         data.pop("raw_steps")
+        data.pop("slot")
         data["steps"] = [asdict(step) for step in self.steps]
         return data
 
 
-_CURRENT: ContextVar[Trace | None] = ContextVar("comet_invocation", default=None)
+class _Slot:
+    """What an invocation's context holds: its id, and its trace until it ends.
+
+    Callbacks scheduled during the invocation (aiohttp's timeouts, the batch timer) copy the
+    context, and a cancelled timer stays in the loop's queue until its time (minutes, for aiohttp's
+    total timeout). Holding the trace itself, they kept every trace alive that long, into the
+    garbage collector's older generations; emptied at the end, the slot keeps nothing but the id.
+    """
+
+    __slots__ = ("id", "trace")
+
+    def __init__(self, trace: Trace) -> None:
+        self.id = trace.id
+        self.trace: Trace | None = trace
+
+
+_CURRENT: ContextVar[_Slot | None] = ContextVar("comet_invocation", default=None)
 _random = random.Random()
 
 
@@ -93,20 +112,23 @@ def new_id() -> str:
 
 
 def current() -> Trace | None:
-    """The invocation the calling task runs for, if any."""
-    return _CURRENT.get()
+    """The invocation the calling task runs for, if any, while it has not ended."""
+    slot = _CURRENT.get()
+    return slot.trace if slot is not None else None
 
 
 def current_id() -> str | None:
-    trace = _CURRENT.get()
-    return trace.id if trace is not None else None
+    """The id of the invocation the calling task runs for, ended or not (an error handler runs
+    after the end, and logs it)."""
+    slot = _CURRENT.get()
+    return slot.id if slot is not None else None
 
 
 def note(kind: str, name: str, duration: float, status: str = "", waited: float = 0.0) -> None:
     """Add a step to the current invocation's timeline (nothing outside an invocation)."""
-    trace = _CURRENT.get()
-    if trace is not None:
-        trace.add(kind, name, duration, status, waited)
+    slot = _CURRENT.get()
+    if slot is not None and slot.trace is not None:
+        slot.trace.add(kind, name, duration, status, waited)
 
 
 class FlightRecorder:
@@ -124,13 +146,17 @@ class FlightRecorder:
     def begin(self, kind: str) -> Trace:
         """Start an invocation in the calling task (its steps are found through the context)."""
         trace = Trace(new_id(), kind, time.time(), time.perf_counter())
-        _CURRENT.set(trace)
+        trace.slot = _Slot(trace)
+        _CURRENT.set(trace.slot)
         return trace
 
     def finish(
         self, trace: Trace, command: str | None, outcome: str, error: BaseException | None, duration: float
     ) -> str | None:
         """End ``trace``; its id if it was kept (slow or failed), else None."""
+        slot, trace.slot = trace.slot, None
+        if slot is not None:
+            slot.trace = None
         trace.command = command
         trace.outcome = outcome
         trace.error = type(error).__name__ if error is not None else None

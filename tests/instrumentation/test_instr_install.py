@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import socket
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from instrumentation import InstrumentationHandle, instrument
 from instrumentation.ext import settings_from_env
 from instrumentation.install import handle_of
 from instrumentation.metrics import default_registry
+from instrumentation.recorder import Trace
 from instrumentation.server import PortInUseError
 from instrumentation.taps import AnyBot
 
@@ -194,6 +196,37 @@ async def test_a_plain_bot_with_the_one_call_serves_commands_gateway_loop_and_pr
         await stop_client(bot, task)
         await handle.close()
     assert handle.closed and handle_of(bot) is None
+
+
+@pytest.mark.asyncio
+async def test_a_finished_invocations_trace_is_freed_at_once_not_by_the_cycle_collector(
+    emulator: Emulator,
+) -> None:
+    # discord.py's Context sits in reference cycles (its StringView), so it waits for the cycle
+    # collector; a trace it held would wait too, survive into the older generations and make every
+    # collection longer. With the collector off, nothing but the kept invocations may stay.
+    bot = new_bot()
+    handle = await instrument(bot, port=0, registry=CollectorRegistry(auto_describe=True))
+    task = await start_client(bot, emulator)
+    gc.collect()
+    gc.disable()
+    try:
+        await bot.tree.sync()
+        for _ in range(5):
+            assert await ask(emulator, GENERAL, "!ping") == "pong"
+            assert await ask(emulator, GENERAL, "!hi") == "hi!"
+            assert await slash(emulator, GENERAL, "hello") == "hello!"
+            assert await slash(emulator, GENERAL, "hi") == "hi!"
+
+        def traces() -> list[Trace]:
+            return [obj for obj in gc.get_objects() if isinstance(obj, Trace)]
+
+        # Until the last invocation has ended (its completion handler runs after the reply is sent).
+        await wait_until(lambda: not traces(), what="no trace alive but the kept ones")
+    finally:
+        gc.enable()
+        await stop_client(bot, task)
+        await handle.close()
 
 
 def registry_text(registry: CollectorRegistry) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import gc
+import inspect
 from collections.abc import Callable
 
 import pytest
@@ -77,6 +79,23 @@ def test_steps_are_bounded_and_found_through_the_task_context() -> None:
     assert len(trace.steps) == MAX_STEPS and trace.dropped_steps == 5
     assert all(step.name != "GET /elsewhere" for step in trace.steps)
     assert recorder.current() is None  # the test's own context never had one
+
+
+@isolated
+def test_a_context_copied_during_an_invocation_keeps_its_id_not_its_trace() -> None:
+    # What a timer scheduled during the invocation (aiohttp's timeouts) or an error handler's task
+    # holds: a copy of the invocation's context, which can outlive the invocation by minutes.
+    rec = FlightRecorder()
+    trace = rec.begin("prefix")
+    copied = contextvars.copy_context()
+    assert copied.run(recorder.current) is trace
+    rec.finish(trace, "ping", "success", None, 0.01)
+    assert copied.run(recorder.current_id) == trace.id  # the error handler still logs the id
+    assert copied.run(recorder.current) is None  # ... but holds no trace any more
+    copied.run(recorder.note, "rest", "GET /late", 0.1)  # a step after the end goes nowhere
+    assert trace.raw_steps == []
+    # Freed as soon as its last user (here this test's frame) drops it.
+    assert [r for r in gc.get_referrers(trace) if not inspect.isframe(r)] == []
 
 
 def test_ids_never_read_as_snowflakes() -> None:

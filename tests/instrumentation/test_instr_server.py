@@ -9,10 +9,9 @@ import math
 import socket
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from email.message import Message
 from typing import Any
 
@@ -24,6 +23,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from waiting import wait_until
 
 from instrumentation import http_threads
 from instrumentation import server as server_module
@@ -235,24 +235,24 @@ async def test_healthz_is_503_while_the_event_loop_is_blocked(
         assert response.status == 200
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.005)  # another thread is getting there: look again
-
-
-def test_workers_are_kept_between_connections_and_end_when_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.asyncio
+async def test_workers_are_kept_between_connections_and_end_when_idle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     answered_by: list[threading.Thread] = []  # the objects: the OS reuses an ended thread's id
 
     def answer(path: str, query: str, headers: Message) -> Reply:
         answered_by.append(threading.current_thread())
         return 200, b"ok\n", {"Content-Type": "text/plain"}
 
-    def get() -> None:
+    def fetch() -> bytes:
         with urllib.request.urlopen(f"http://127.0.0.1:{httpd.server_address[1]}/", timeout=10) as response:
-            assert response.read() == b"ok\n"
-        wait_until(lambda: httpd.idle_workers() == 1, "the worker did not become free")
+            body: bytes = response.read()
+            return body
+
+    async def get() -> None:
+        assert await asyncio.to_thread(fetch) == b"ok\n"
+        await wait_until(lambda: httpd.idle_workers() == 1, what="the worker free again")
 
     def distinct() -> int:
         return len({id(thread) for thread in answered_by})
@@ -262,18 +262,18 @@ def test_workers_are_kept_between_connections_and_end_when_idle(monkeypatch: pyt
     acceptor.start()
     try:
         for _ in range(3):
-            get()
+            await get()
         # One connection after another: one worker answered them all, and it is still there.
         assert len(answered_by) == 3 and distinct() == 1
         assert httpd.request_threads() == answered_by[:1]
         # A worker with nothing to do ends by itself (after 120 s by default; 0.05 s here, from
         # its next wait on) ...
         monkeypatch.setattr(http_threads, "WORKER_IDLE_EXIT", 0.05)
-        get()
-        wait_until(lambda: not httpd.request_threads(), "an idle worker did not end")
+        await get()
+        await wait_until(lambda: not httpd.request_threads(), what="an idle worker's end")
         assert not [t for t in threading.enumerate() if t in answered_by]
         # ... and the next connection starts a new one.
-        get()
+        await get()
         assert distinct() == 2
     finally:
         httpd.shutdown()
