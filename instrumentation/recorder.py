@@ -85,9 +85,10 @@ class _Slot:
     """What an invocation's context holds: its id, and its trace until it ends.
 
     Callbacks scheduled during the invocation (aiohttp's timeouts, the batch timer) copy the
-    context, and a cancelled timer stays in the loop's queue until its time (minutes, for aiohttp's
-    total timeout). Holding the trace itself, they kept every trace alive that long, into the
-    garbage collector's older generations; emptied at the end, the slot keeps nothing but the id.
+    context, and a cancelled timer stays in the loop's queue until its time or until the loop
+    purges its cancelled timers (after about a hundred of them). Holding the trace itself, they kept
+    traces alive into the garbage collector's older generations; emptied at the end, the slot keeps
+    nothing but the id.
     """
 
     __slots__ = ("id", "trace")
