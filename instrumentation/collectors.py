@@ -60,13 +60,16 @@ class ProcessCollector(Collector):
     def __init__(self, process: psutil.Process | None = None) -> None:
         """``process``: another process to read, all through psutil (default: this process)."""
         self._process = process if process is not None else psutil.Process()
-        own_usage = process is None and resource is not None
+        usage: tuple[tuple[str, _Group], ...] = (
+            (("cpu_and_context_switches", self._own_usage),)  # one getrusage() for both
+            if process is None and resource is not None
+            else (("cpu", self._cpu), ("context_switches", self._context_switches))
+        )
         self._groups: tuple[tuple[str, _Group], ...] = (
-            ("cpu", self._own_cpu if own_usage else self._cpu),
+            *usage,
             ("memory", self._memory),
             ("fds", self._fds),
             ("threads", self._threads),
-            ("context_switches", self._own_context_switches if own_usage else self._context_switches),
             ("start_time", self._start_time),
         )
         self._reported: set[str] = set()  # groups whose failure was logged already
@@ -108,9 +111,12 @@ class ProcessCollector(Collector):
         return _cpu_families(times.user, times.system)
 
     @staticmethod
-    def _own_cpu(process: psutil.Process) -> list[Metric]:
+    def _own_usage(process: psutil.Process) -> list[Metric]:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        return _cpu_families(usage.ru_utime, usage.ru_stime)
+        return [
+            *_cpu_families(usage.ru_utime, usage.ru_stime),
+            *_context_switch_families(usage.ru_nvcsw, usage.ru_nivcsw),
+        ]
 
     @staticmethod
     def _memory(process: psutil.Process) -> list[Metric]:
@@ -142,11 +148,6 @@ class ProcessCollector(Collector):
     def _context_switches(process: psutil.Process) -> list[Metric]:
         switches = process.num_ctx_switches()
         return _context_switch_families(switches.voluntary, switches.involuntary)
-
-    @staticmethod
-    def _own_context_switches(process: psutil.Process) -> list[Metric]:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return _context_switch_families(usage.ru_nvcsw, usage.ru_nivcsw)
 
     @staticmethod
     def _start_time(process: psutil.Process) -> list[Metric]:

@@ -196,7 +196,8 @@ class _Handler(BaseHTTPRequestHandler):
     def __init__(
         self, request: Any, client_address: Any, server: ThreadedServer, lowering: Lowering | None = None
     ) -> None:
-        # Set before the base class's __init__, which handles the request.
+        # Set before the base class's __init__, which handles the request. Optional, as
+        # socketserver's RequestHandlerClass is called with three arguments; workers pass one.
         self.lowering = lowering if lowering is not None else Lowering(None)
         super().__init__(request, client_address, server)
 

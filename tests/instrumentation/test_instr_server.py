@@ -302,16 +302,16 @@ async def test_connections_beyond_the_limit_are_closed_and_the_server_recovers(
     finally:
         for sock in idle:
             sock.close()
-    # The idle clients gone, their threads end and the server answers again.
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
+
+    # The idle clients gone, their workers are free again and the server answers again.
+    async def answers() -> bool:
         try:
             async with session.get(f"{server.url}/healthz") as response:
-                assert response.status == 200
-                break
-        except aiohttp.ClientError:
-            assert asyncio.get_running_loop().time() < deadline, "still refusing after the idle clients left"
-            await asyncio.sleep(0.01)  # their threads are ending: ask again
+                return response.status == 200
+        except aiohttp.ClientError:  # still at the limit: the idle clients' workers are finishing
+            return False
+
+    await wait_until(answers, timeout=10, what="an answer after the idle clients left")
 
 
 @pytest.mark.asyncio
